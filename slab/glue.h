@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * glue.h - the only place that knows libc's allocator (__real_*) and the
+ * differences between the libcs we run on.
+ *
+ * With -Wl,--wrap=X the linker resolves __real_X to libc's X. Every X
+ * named here must be in wrap/wrap.list, or the link fails.
+ */
+#ifndef SLAB_GLUE_H
+#define SLAB_GLUE_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+void *__real_malloc(size_t size);
+void __real_free(void *ptr);
+void *__real_calloc(size_t nmemb, size_t size);
+void *__real_realloc(void *ptr, size_t size);
+void *__real_aligned_alloc(size_t align, size_t size);
+int __real_posix_memalign(void **memptr, size_t align, size_t size);
+size_t __real_malloc_usable_size(void *ptr);
+ssize_t __real_getdelim(char **lineptr, size_t *n, int delim, FILE *stream);
+
+/*
+ * realloc(p, 0): glibc frees p and returns NULL; musl (and C17's other
+ * reading) returns a new minimal object. Behave like the libc we link with.
+ */
+#ifdef __GLIBC__
+#define SLAB_REALLOC_ZERO_FREES 1
+#else
+#define SLAB_REALLOC_ZERO_FREES 0
+#endif
+
+/*
+ * glibc's libc.so reallocs the buffer passed to getline/getdelim with its
+ * own realloc, which must never see a pointer of ours.
+ */
+#ifdef __GLIBC__
+#define SLAB_LIBC_REALLOCS_GETLINE 1
+#else
+#define SLAB_LIBC_REALLOCS_GETLINE 0
+#endif
+
+/* glibc exports its rseq registration (2.35+); weak: NULL elsewhere. */
+extern const ptrdiff_t __rseq_offset __attribute__((weak));
+extern const unsigned int __rseq_size __attribute__((weak));
+extern const unsigned int __rseq_flags __attribute__((weak));
+
+#endif /* SLAB_GLUE_H */

@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: MIT
+/*
+ * init.c - start-up on the first allocation, run-time options, fork.
+ *
+ * The first call into the allocator (from any thread) runs slab_init_slow()
+ * under init_lock. Anything the start-up itself allocates (musl's
+ * pthread_atfork calls malloc, which the static link wraps) sees either a
+ * ready allocator or, while we are still inside, returns NULL so that the
+ * wrapper falls back to libc.
+ *
+ * Options: SLAB_OPTIONS="opt,opt=value,..." read once at start:
+ *   rseq=auto|on|off|fake|cpu   per-CPU layer (cpu: index by cpu_id even
+ *                               where mm_cid is available)
+ *   arena=SIZE                  address space to reserve (default 64g)
+ *   dirty_max=SIZE              free resident memory kept (default 16m)
+ *   purge_ms=N                  purge free memory older than N ms (1000)
+ * SIZE takes k, m, g suffixes. Unknown or malformed options are reported
+ * on stderr and ignored.
+ *
+ * Fork: the prepare handler takes every lock in lock order, so the child
+ * starts consistent. If fork() is called by a signal handler that
+ * interrupted this very thread inside the allocator (slab_tls.busy), we
+ * cannot take locks it may hold; the child is then DEGRADED: it never takes
+ * a lock again, serves new memory from libc and leaks frees of our objects
+ * that miss the per-CPU stacks. The parent is unaffected.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "slab.h"
+
+struct slab_options slab_opt = {
+	.rseq = RSEQ_OPT_AUTO,
+	.arena_size = 64UL << 30,
+	.dirty_max = 16UL << 20,
+	.purge_ms = 1000,
+};
+int slab_state;
+
+static struct slock init_lock;
+static __thread int in_init;
+static int fork_inside;		/* prepare found this thread busy */
+static int fork_locked;		/* prepare took every lock */
+
+static int parse_size(const char *v, size_t len, size_t *out)
+{
+	size_t n = 0, i;
+	unsigned int shift = 0;
+
+	if (!len)
+		return -1;
+	for (i = 0; i < len && v[i] >= '0' && v[i] <= '9'; i++) {
+		if (n > (SIZE_MAX - 9) / 10)
+			return -1;
+		n = n * 10 + (size_t)(v[i] - '0');
+	}
+	if (!i)
+		return -1;
+	if (i < len) {
+		switch (v[i] | 0x20) {
+		case 'k': shift = 10; break;
+		case 'm': shift = 20; break;
+		case 'g': shift = 30; break;
+		default: return -1;
+		}
+		if (i + 1 != len)
+			return -1;
+	}
+	if (n > SIZE_MAX >> shift)
+		return -1;
+	*out = n << shift;
+	return 0;
+}
+
+static int match(const char *s, size_t len, const char *word)
+{
+	return strlen(word) == len && !memcmp(s, word, len);
+}
+
+static void parse_option(const char *opt, size_t len)
+{
+	const char *eq = memchr(opt, '=', len);
+	size_t klen = eq ? (size_t)(eq - opt) : len;
+	const char *v = eq ? eq + 1 : "";
+	size_t vlen = eq ? len - klen - 1 : 0, n;
+
+	if (match(opt, klen, "rseq")) {
+		if (match(v, vlen, "auto") || match(v, vlen, "on"))
+			slab_opt.rseq = RSEQ_OPT_AUTO;
+		else if (match(v, vlen, "off"))
+			slab_opt.rseq = RSEQ_OPT_OFF;
+		else if (match(v, vlen, "fake"))
+			slab_opt.rseq = RSEQ_OPT_FAKE;
+		else if (match(v, vlen, "cpu"))
+			slab_opt.rseq = RSEQ_OPT_CPU;
+		else
+			goto bad;
+	} else if (match(opt, klen, "arena")) {
+		if (parse_size(v, vlen, &n) || n < (256UL << 20))
+			goto bad;
+		slab_opt.arena_size = n;
+	} else if (match(opt, klen, "dirty_max")) {
+		if (parse_size(v, vlen, &n))
+			goto bad;
+		slab_opt.dirty_max = n;
+	} else if (match(opt, klen, "purge_ms")) {
+		if (parse_size(v, vlen, &n) || n > 3600000)
+			goto bad;
+		slab_opt.purge_ms = (unsigned int)n;
+	} else {
+		slab_warn("SLAB_OPTIONS: unknown option '%.*s' ignored",
+			  (int)len, opt);
+	}
+	return;
+bad:
+	slab_warn("SLAB_OPTIONS: bad value in '%.*s' ignored", (int)len, opt);
+}
+
+static void parse_options(void)
+{
+	const char *s = getenv("SLAB_OPTIONS"), *e;
+
+	if (!s)
+		return;
+	while (*s) {
+		e = strchr(s, ',');
+		if (!e)
+			e = s + strlen(s);
+		if (e > s)
+			parse_option(s, (size_t)(e - s));
+		s = *e ? e + 1 : e;
+	}
+}
+
+static void fork_prepare(void)
+{
+	if (slab_state != SLAB_STATE_READY)
+		return;
+	if (slab_tls.busy) {
+		fork_inside = 1;
+		return;
+	}
+	caches_fork_lock();
+	percpu_fork_lock();
+	pageheap_fork_lock();
+	meta_fork_lock();
+	fork_locked = 1;
+}
+
+static void fork_done(int child)
+{
+	if (fork_inside) {
+		fork_inside = 0;
+		if (child)
+			__atomic_store_n(&slab_state, SLAB_STATE_DEGRADED,
+					 __ATOMIC_RELEASE);
+		return;
+	}
+	if (!fork_locked)
+		return;
+	fork_locked = 0;
+	meta_fork_unlock(child);
+	pageheap_fork_unlock(child);
+	percpu_fork_unlock(child);
+	caches_fork_unlock(child);
+}
+
+static void fork_parent(void)
+{
+	fork_done(0);
+}
+
+static void fork_child(void)
+{
+	fork_done(1);
+}
+
+static int start(void)
+{
+	parse_options();
+	if (kmalloc_init())
+		return -1;
+	if (pageheap_init(slab_opt.arena_size))
+		return -1;
+	return percpu_init();
+}
+
+int slab_init_slow(void)
+{
+	static int atfork_done;
+	int st = __atomic_load_n(&slab_state, __ATOMIC_ACQUIRE);
+
+	if (st == SLAB_STATE_READY)
+		return 1;
+	if (st != SLAB_STATE_OFF || in_init)
+		return 0;
+	in_init = 1;
+	slock_lock(&init_lock);
+	if (slab_state == SLAB_STATE_OFF)
+		__atomic_store_n(&slab_state, start() ? SLAB_STATE_FAILED :
+				 SLAB_STATE_READY, __ATOMIC_RELEASE);
+	slock_unlock(&init_lock);
+	/* May allocate (musl): after READY, and outside init_lock. */
+	if (slab_state == SLAB_STATE_READY &&
+	    !__atomic_exchange_n(&atfork_done, 1, __ATOMIC_ACQ_REL) &&
+	    pthread_atfork(fork_prepare, fork_parent, fork_child))
+		slab_warn("pthread_atfork failed: fork from threads may deadlock");
+	in_init = 0;
+	return slab_state == SLAB_STATE_READY;
+}
+
+enum slab_rseq_mode slab_rseq_mode(const char **why)
+{
+	if (slab_state == SLAB_STATE_OFF)
+		slab_ready();
+	if (slab_state != SLAB_STATE_READY) {
+		if (why)
+			*why = slab_state == SLAB_STATE_DEGRADED ?
+			       "fork child of a thread inside the allocator" :
+			       "allocator not running";
+		return SLAB_RSEQ_UNINIT;
+	}
+	return percpu_mode(why);
+}
+
+void slab_validate(void)
+{
+	struct kmem_cache *s;
+	unsigned int i;
+
+	if (slab_state != SLAB_STATE_READY)
+		return;
+	pageheap_validate();
+	for (i = 0; i < NR_KMALLOC; i++)
+		cache_validate(&kmalloc_caches[i]);
+	slock_lock(&caches_lock);
+	for (s = named_caches; s; s = s->next_named)
+		cache_validate(s);
+	slock_unlock(&caches_lock);
+}

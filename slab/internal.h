@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h - contracts between the layers of slab, grouped by file.
+ * Types live in types.h; libc specifics in glue.h; rseq asm in rseq.h.
+ */
+#ifndef SLAB_INTERNAL_H
+#define SLAB_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "types.h"
+#include "rseq.h"
+#include "lock.h"
+
+#define likely(x)	__builtin_expect(!!(x), 1)
+#define unlikely(x)	__builtin_expect(!!(x), 0)
+#define __hidden	__attribute__((visibility("hidden")))
+#define __noreturn	__attribute__((noreturn))
+#define __printf(a, b)	__attribute__((format(printf, a, b)))
+
+#ifndef SLAB_DEBUG
+#define SLAB_DEBUG 0
+#endif
+
+/* ---- init.c: start-up, options, fork handlers ---- */
+
+struct slab_options {
+	int rseq;		/* RSEQ_OPT_* */
+	size_t arena_size;	/* bytes to reserve */
+	size_t dirty_max;	/* free resident bytes kept before purging */
+	unsigned int purge_ms;	/* age after which free pages are purged */
+	int check;		/* run validators on slow paths */
+};
+enum { RSEQ_OPT_AUTO, RSEQ_OPT_OFF, RSEQ_OPT_FAKE, RSEQ_OPT_CPU };
+
+extern struct slab_options slab_opt __hidden;
+/* 1 once the allocator is usable; 2 in a fork child that must not use it. */
+extern int slab_state __hidden;
+enum { SLAB_STATE_OFF = 0, SLAB_STATE_READY = 1, SLAB_STATE_DEGRADED = 2,
+       SLAB_STATE_FAILED = 3 };
+
+/* Start the allocator if needed. Returns 1 if it can serve requests. */
+int slab_init_slow(void) __hidden;
+static inline int slab_ready(void)
+{
+	return likely(__atomic_load_n(&slab_state, __ATOMIC_ACQUIRE) ==
+		      SLAB_STATE_READY) || slab_init_slow();
+}
+
+/* ---- report.c: every message the allocator prints ---- */
+
+/* An allocator bug (corrupted metadata): message + abort(). */
+void slab_bug(const char *fmt, ...) __printf(1, 2) __noreturn __hidden;
+/* Misuse by the program (bad free ...): message + abort(). */
+void slab_misuse(const char *fmt, ...) __printf(1, 2) __noreturn __hidden;
+/* Run-time condition worth knowing (fallback taken ...). */
+void slab_warn(const char *fmt, ...) __printf(1, 2) __hidden;
+#define SLAB_BUG_ON(cond)						\
+	do {								\
+		if (unlikely(cond))					\
+			slab_bug("%s:%d: %s", __FILE__, __LINE__, #cond); \
+	} while (0)
+
+/* ---- meta.c: out-of-band metadata ---- */
+
+/* Zeroed, 64-byte aligned memory that is never freed. NULL: no memory. */
+void *meta_alloc(size_t size) __hidden;
+void meta_fork_lock(void) __hidden;
+void meta_fork_unlock(int child) __hidden;
+
+/* ---- pageheap.c: the arena, the pagemap and page runs ---- */
+
+struct slab_arena {
+	uintptr_t base;		/* 0 until reserved: no pointer is ours */
+	size_t size;		/* bytes reserved */
+	struct slab **pagemap;	/* one entry per arena page */
+};
+extern struct slab_arena slab_arena __hidden;
+
+struct pageheap_stats {
+	size_t committed;	/* bytes made accessible (mprotect) */
+	size_t frontier;	/* bytes handed out at least once */
+	size_t free_bytes, dirty_bytes;
+	size_t large_bytes;	/* in SPAN_LARGE runs */
+	unsigned long large_nr;
+	size_t purged_bytes;	/* given back to the OS, cumulative */
+};
+
+int pageheap_init(size_t size) __hidden;
+/*
+ * A run of @npages pages whose start is aligned to @align_pages (a power of
+ * two), typed @kind (SPAN_SLAB maps every page, SPAN_LARGE first and last).
+ * NULL when the arena is exhausted or the OS refuses memory.
+ */
+struct slab *pageheap_alloc(size_t npages, size_t align_pages, int kind) __hidden;
+/* Give a run back; it may be purged (MADV_DONTNEED) now or later. */
+void pageheap_free(struct slab *s) __hidden;
+/* Shrink a SPAN_LARGE run in place to @npages (>= 1). */
+void pageheap_shrink(struct slab *s, size_t npages) __hidden;
+/* Grow a SPAN_LARGE run in place if the pages after it are free. */
+int pageheap_grow(struct slab *s, size_t npages) __hidden;
+/* Purge free dirty runs: all of them, or those older than purge_ms. */
+void pageheap_purge(int all) __hidden;
+void pageheap_get_stats(struct pageheap_stats *st) __hidden;
+void pageheap_validate(void) __hidden;
+void pageheap_fork_lock(void) __hidden;
+void pageheap_fork_unlock(int child) __hidden;
+
+/*
+ * virt_to_slab - the descriptor of the run holding @p, or NULL when @p is
+ * not in the arena. The caller checks kind and range (stale entries).
+ */
+static inline struct slab *virt_to_slab(const void *p)
+{
+	uintptr_t off = (uintptr_t)p - slab_arena.base;
+
+	if (unlikely(off >= slab_arena.size))
+		return NULL;
+	return slab_arena.pagemap[off >> PAGE_SHIFT];
+}
+
+static inline int in_arena(const void *p)
+{
+	return (uintptr_t)p - slab_arena.base < slab_arena.size;
+}
+
+static inline int span_contains(const struct slab *s, const void *p)
+{
+	return (uintptr_t)p - s->start < ((uintptr_t)s->npages << PAGE_SHIFT);
+}
+
+/* ---- sizeclass: size -> kmalloc class ---- */
+
+extern uint32_t kmalloc_size[NR_KMALLOC] __hidden;
+
+/* Class index for 0 <= size <= KMALLOC_MAX. */
+static inline unsigned int size_to_class(size_t size)
+{
+	unsigned int k, shift;
+
+	if (size <= 128)
+		return size ? (unsigned int)((size - 1) >> 4) : 0;
+	k = 63 - (unsigned int)__builtin_clzl(size - 1);	/* 2^k < size */
+	shift = k - 3;
+	return (k - 7) * 8 + (unsigned int)((size - 1) >> shift);
+}
+
+/* ---- slab.c: kmem_cache, slabs, depot ---- */
+
+extern struct kmem_cache kmalloc_caches[NR_KMALLOC] __hidden;
+extern struct slock caches_lock __hidden;	/* named cache list */
+extern struct kmem_cache *named_caches __hidden;
+
+int kmalloc_init(void) __hidden;
+/* Set up @s for objects of @size bytes; slot -1: no per-CPU layer. */
+int cache_setup(struct kmem_cache *s, const char *name, size_t size,
+		unsigned int flags, void (*ctor)(void *), int slot) __hidden;
+/* Take up to @n free objects (locked). Returns how many (0: no memory). */
+unsigned long cache_refill(struct kmem_cache *s, void **out,
+			   unsigned long n) __hidden;
+/* Return @n objects (locked); detects double frees as they reach a slab. */
+void cache_drain(struct kmem_cache *s, void **objs, unsigned long n) __hidden;
+/* Give empty slabs and the depot back to the page heap. */
+void cache_shrink(struct kmem_cache *s) __hidden;
+void cache_validate(struct kmem_cache *s) __hidden;
+void caches_fork_lock(void) __hidden;
+void caches_fork_unlock(int child) __hidden;
+
+/* Object index of @p in slab @sl, or -1 if @p is not an object start. */
+static inline long slab_obj_index(const struct slab *sl,
+				  const struct kmem_cache *s, const void *p)
+{
+	uintptr_t off = (uintptr_t)p - sl->start;
+	uintptr_t idx = (uintptr_t)(((uint64_t)off * s->recip) >> 32);
+
+	if (unlikely(idx * s->size != off || idx >= sl->nobj))
+		return -1;
+	return (long)idx;
+}
+
+/* ---- percpu.c: per-CPU (rseq) and per-thread caches ---- */
+
+extern struct slab_fast slab_fast __hidden;
+
+
+int percpu_init(void) __hidden;
+/* Slow paths behind rseq_pop/rseq_push failures. NULL: no memory. */
+void *cache_alloc_slow(struct kmem_cache *s) __hidden;
+void cache_free_slow(struct kmem_cache *s, void *p) __hidden;
+enum slab_rseq_mode percpu_mode(const char **why) __hidden;
+void percpu_fork_lock(void) __hidden;
+void percpu_fork_unlock(int child) __hidden;
+/* Objects cached in the per-CPU and per-thread layers for slot @slot. */
+unsigned long percpu_cached(int slot) __hidden;
+
+static inline void *cache_alloc(struct kmem_cache *s)
+{
+	void *p = rseq_pop(&slab_fast, (unsigned int)s->slot);
+
+	if (likely(p))
+		return p;
+	return cache_alloc_slow(s);
+}
+
+static inline void cache_free(struct kmem_cache *s, void *p)
+{
+	if (likely(rseq_push(&slab_fast, (unsigned int)s->slot, p)))
+		return;
+	cache_free_slow(s, p);
+}
+
+/* ---- malloc.c: the malloc family on top of the caches ---- */
+
+/* NULL: no memory here (caller may fall back to libc). */
+void *slab_alloc_large(size_t size, size_t align) __hidden;
+void *slab_memalign(size_t align, size_t size) __hidden;
+/* @p is in the arena: free it or report misuse. */
+void slab_free_arena(void *p) __hidden;
+size_t slab_usable_arena(const void *p) __hidden;
+/*
+ * Resize @p (in the arena) in place if its slab object or page run allows;
+ * returns @p, or NULL with *@old set to its usable size.
+ */
+void *slab_resize_inplace(void *p, size_t size, size_t *old) __hidden;
+/* Zeroed memory; skips the memset for never-used page runs. */
+void *slab_calloc(size_t size) __hidden;
+/* Report a pointer that is in the arena but is not an object start. */
+void slab_bad_pointer(const char *op, const void *p) __noreturn __hidden;
+
+static inline void *slab_malloc(size_t size)
+{
+	if (likely(size <= KMALLOC_MAX))
+		return cache_alloc(&kmalloc_caches[size_to_class(size)]);
+	return slab_alloc_large(size, 0);
+}
+
+/*
+ * Free a pointer known to be in the arena: the common case (an object of a
+ * kmalloc cache with a per-CPU slot) inline, the rest out of line.
+ */
+static inline void slab_free(void *p)
+{
+	struct slab *sl = virt_to_slab(p);
+	struct kmem_cache *s;
+
+	if (likely(sl && sl->kind == SPAN_SLAB && span_contains(sl, p))) {
+		s = sl->cache;
+		if (likely(slab_obj_index(sl, s, p) >= 0 && s->slot >= 0)) {
+			cache_free(s, p);
+			return;
+		}
+	}
+	slab_free_arena(p);
+}
+
+#endif /* SLAB_INTERNAL_H */

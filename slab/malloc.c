@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: MIT
+/*
+ * malloc.c - the malloc family on top of the caches and the page heap:
+ * large and aligned requests, the checks on pointers that free() is given,
+ * resizing in place, calloc's zeroing.
+ *
+ * Sizes up to KMALLOC_MAX go to the kmalloc caches; larger ones are page
+ * runs (SPAN_LARGE) aligned as asked. Aligned requests up to a page are
+ * served by the class of round_up(size, align): every class that is a
+ * multiple of the alignment is at a multiple of it in a page-aligned slab,
+ * so the waste is below the alignment (plus the class rounding).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+void *slab_alloc_large(size_t size, size_t align)
+{
+	struct slab *s;
+	size_t npages, align_pages = 1;
+
+	if (!slab_ready() || slab_tls.busy)
+		return NULL;
+	if (size > SIZE_MAX - PAGE_SIZE)
+		return NULL;
+	npages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
+	if (!npages)
+		npages = 1;
+	if (align > PAGE_SIZE)
+		align_pages = align >> PAGE_SHIFT;
+	s = pageheap_alloc(npages, align_pages, SPAN_LARGE);
+	if (!s)
+		return NULL;
+	s->size = size;
+	return (void *)s->start;
+}
+
+void *slab_memalign(size_t align, size_t size)
+{
+	size_t r;
+
+	if (align <= SLAB_MIN_ALIGN)
+		return slab_malloc(size);
+	if (align <= PAGE_SIZE && size <= KMALLOC_MAX) {
+		r = ((size ? size : 1) + align - 1) & ~(align - 1);
+		if (r <= KMALLOC_MAX)
+			return cache_alloc(&kmalloc_caches[size_to_class(r)]);
+	}
+	return slab_alloc_large(size, align);
+}
+
+void *slab_calloc(size_t size)
+{
+	struct slab *s;
+	void *p;
+
+	if (size <= KMALLOC_MAX) {
+		p = slab_malloc(size);
+		if (p)
+			memset(p, 0, size);
+		return p;
+	}
+	p = slab_alloc_large(size, 0);
+	if (!p)
+		return NULL;
+	s = virt_to_slab(p);
+	/* Pages never handed out, or purged since, read as zero already. */
+	if (s->dirty)
+		memset(p, 0, size);
+	return p;
+}
+
+void slab_bad_pointer(const char *op, const void *p)
+{
+	struct slab *sl = virt_to_slab(p);
+
+	if (sl && span_contains(sl, p)) {
+		if (sl->kind == SPAN_SLAB)
+			slab_misuse("%s(%p): not the start of an object (cache %s, object size %u)",
+				    op, p, sl->cache->name, sl->cache->size);
+		if (sl->kind == SPAN_LARGE)
+			slab_misuse("%s(%p): pointer inside the large allocation at %p",
+				    op, p, (void *)sl->start);
+		if (sl->kind == SPAN_FREE)
+			slab_misuse("%s(%p): memory is free (double free or never allocated)",
+				    op, p);
+	}
+	slab_misuse("%s(%p): pointer into the slab arena that is not an allocated object (double free?)",
+		    op, p);
+}
+
+void slab_free_arena(void *p)
+{
+	struct slab *sl = virt_to_slab(p);
+	struct kmem_cache *s;
+
+	if (unlikely(slab_state != SLAB_STATE_READY))
+		return;	/* degraded fork child: never take a lock */
+	if (sl && sl->kind == SPAN_SLAB && span_contains(sl, p)) {
+		s = sl->cache;
+		if (slab_obj_index(sl, s, p) < 0)
+			slab_bad_pointer("free", p);
+		if (s->slot >= 0) {
+			cache_free(s, p);
+			return;
+		}
+		if (slab_tls.busy)
+			return;	/* re-entered from a signal handler */
+		cache_drain(s, &p, 1);
+		return;
+	}
+	if (sl && sl->kind == SPAN_LARGE && (uintptr_t)p == sl->start) {
+		if (slab_tls.busy)
+			return;
+		pageheap_free(sl);
+		return;
+	}
+	slab_bad_pointer("free", p);
+}
+
+size_t slab_usable_arena(const void *p)
+{
+	struct slab *sl = virt_to_slab(p);
+
+	if (sl && sl->kind == SPAN_SLAB && span_contains(sl, p) &&
+	    slab_obj_index(sl, sl->cache, p) >= 0)
+		return sl->cache->size;
+	if (sl && sl->kind == SPAN_LARGE && (uintptr_t)p == sl->start)
+		return (size_t)sl->npages << PAGE_SHIFT;
+	slab_bad_pointer("malloc_usable_size", p);
+}
+
+void *slab_resize_inplace(void *p, size_t size, size_t *old)
+{
+	struct slab *sl = virt_to_slab(p);
+	size_t npages;
+
+	*old = slab_usable_arena(p);	/* validates p */
+	if (sl->kind == SPAN_SLAB) {
+		/* Stay unless the object would waste more than half. */
+		if (size <= *old && (size >= *old / 2 || *old <= 16) &&
+		    sl->cache->slot >= 0)
+			return p;
+		return NULL;
+	}
+	if (size <= KMALLOC_MAX / 2 || size > SIZE_MAX - PAGE_SIZE ||
+	    slab_state != SLAB_STATE_READY || slab_tls.busy)
+		return NULL;
+	npages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
+	if (npages <= sl->npages) {
+		pageheap_shrink(sl, npages);
+		sl->size = size;
+		return p;
+	}
+	if (pageheap_grow(sl, npages)) {
+		sl->size = size;
+		return p;
+	}
+	return NULL;
+}

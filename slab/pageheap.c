@@ -1,0 +1,513 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pageheap.c - the arena and its page-level allocator.
+ *
+ * The arena is one reserved range (PROT_NONE, no commit charge) that we
+ * make accessible from the bottom up in COMMIT_STEP chunks. Ownership of a
+ * pointer is one subtraction and compare; the pagemap (one pointer per
+ * arena page, a separate NORESERVE mapping) leads to the span descriptor.
+ *
+ * Free runs are kept coalesced (no two free runs touch), in bins by page
+ * count (exact up to NR_BINS, one best-fit list above), and, while they may
+ * hold resident pages ("dirty"), on an LRU list. Dirty runs are purged with
+ * MADV_DONTNEED when they have been free for purge_ms or when the dirty
+ * total passes dirty_max, so a program that frees memory sees its RSS fall
+ * while one that reuses memory quickly pays no page faults.
+ *
+ * Locking: ph_lock protects everything here, including descriptors of free
+ * runs. It nests inside kmem_cache locks and outside meta_lock.
+ */
+#include <errno.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define NR_BINS		128
+#define COMMIT_STEP	(4UL << 20)
+#define ARENA_MIN	(256UL << 20)
+
+struct slab_arena slab_arena;
+
+static struct slock ph_lock;
+static size_t committed;		/* bytes from base accessible */
+static size_t frontier;			/* bytes from base ever carved */
+static struct slab *bins[NR_BINS + 1];	/* [0]: runs above NR_BINS pages */
+static struct slab *lru_head, *lru_tail;
+static struct slab *desc_free;
+static struct pageheap_stats ph;
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static inline size_t page_index(uintptr_t addr)
+{
+	return (addr - slab_arena.base) >> PAGE_SHIFT;
+}
+
+int pageheap_init(size_t size)
+{
+	void *p = MAP_FAILED, *map;
+
+	size &= ~(COMMIT_STEP - 1);
+	for (; size >= ARENA_MIN; size /= 2) {
+		p = mmap(NULL, size, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p != MAP_FAILED)
+			break;
+	}
+	if (p == MAP_FAILED) {
+		slab_warn("cannot reserve an arena (%s); using libc's malloc",
+			  "mmap failed");
+		return -1;
+	}
+	map = mmap(NULL, (size >> PAGE_SHIFT) * sizeof(struct slab *),
+		   PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (map == MAP_FAILED) {
+		munmap(p, size);
+		slab_warn("cannot map the pagemap; using libc's malloc");
+		return -1;
+	}
+	slab_arena.pagemap = map;
+	slab_arena.size = size;
+	/* Publish base last: from now on in_arena() may say yes. */
+	__atomic_store_n(&slab_arena.base, (uintptr_t)p, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static struct slab *desc_get(void)
+{
+	struct slab *s = desc_free;
+
+	if (s) {
+		desc_free = s->next;
+		return s;
+	}
+	return meta_alloc(sizeof(*s));
+}
+
+static void desc_put(struct slab *s)
+{
+	s->kind = SPAN_NONE;
+	s->next = desc_free;
+	desc_free = s;
+}
+
+static struct slab **bin_of(size_t npages)
+{
+	return &bins[npages <= NR_BINS ? npages : 0];
+}
+
+static void list_del(struct slab **head, struct slab *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		*head = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->next = s->prev = NULL;
+}
+
+static void list_add(struct slab **head, struct slab *s)
+{
+	s->prev = NULL;
+	s->next = *head;
+	if (*head)
+		(*head)->prev = s;
+	*head = s;
+}
+
+static void lru_del(struct slab *s)
+{
+	if (s->lru_prev)
+		s->lru_prev->lru_next = s->lru_next;
+	else
+		lru_head = s->lru_next;
+	if (s->lru_next)
+		s->lru_next->lru_prev = s->lru_prev;
+	else
+		lru_tail = s->lru_prev;
+	s->lru_next = s->lru_prev = NULL;
+}
+
+static void lru_add(struct slab *s)
+{
+	s->lru_prev = NULL;
+	s->lru_next = lru_head;
+	if (lru_head)
+		lru_head->lru_prev = s;
+	else
+		lru_tail = s;
+	lru_head = s;
+}
+
+static void map_range(struct slab *s, size_t first, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		slab_arena.pagemap[first + i] = s;
+}
+
+/* Point the pagemap at @s as its kind requires. */
+static void map_span(struct slab *s)
+{
+	size_t first = page_index(s->start);
+
+	if (s->kind == SPAN_SLAB) {
+		map_range(s, first, s->npages);
+		return;
+	}
+	slab_arena.pagemap[first] = s;
+	slab_arena.pagemap[first + s->npages - 1] = s;
+}
+
+/* Take free run @s off the bins and the LRU. */
+static void free_del(struct slab *s)
+{
+	list_del(bin_of(s->npages), s);
+	ph.free_bytes -= (size_t)s->npages << PAGE_SHIFT;
+	if (s->dirty) {
+		lru_del(s);
+		ph.dirty_bytes -= (size_t)s->npages << PAGE_SHIFT;
+	}
+}
+
+/* Put free run @s (kind, start, npages, dirty, free_ms set) in place. */
+static void free_add(struct slab *s)
+{
+	s->kind = SPAN_FREE;
+	map_span(s);
+	list_add(bin_of(s->npages), s);
+	ph.free_bytes += (size_t)s->npages << PAGE_SHIFT;
+	if (s->dirty) {
+		lru_add(s);
+		ph.dirty_bytes += (size_t)s->npages << PAGE_SHIFT;
+	}
+}
+
+static void purge_one(struct slab *s)
+{
+	size_t len = (size_t)s->npages << PAGE_SHIFT;
+
+	lru_del(s);
+	s->dirty = 0;
+	ph.dirty_bytes -= len;
+	ph.purged_bytes += len;
+	/* Failure only costs memory: the pages stay resident. */
+	madvise((void *)s->start, len, MADV_DONTNEED);
+}
+
+/* Called with ph_lock held. */
+static void purge_locked(int all)
+{
+	uint64_t now;
+
+	if (all || ph.dirty_bytes > slab_opt.dirty_max) {
+		size_t target = all ? 0 : slab_opt.dirty_max / 2;
+
+		while (lru_tail && ph.dirty_bytes > target)
+			purge_one(lru_tail);
+	}
+	if (!lru_tail)
+		return;
+	now = now_ms();
+	while (lru_tail && now - lru_tail->free_ms >= slab_opt.purge_ms)
+		purge_one(lru_tail);
+}
+
+void pageheap_purge(int all)
+{
+	slock_lock(&ph_lock);
+	purge_locked(all);
+	slock_unlock(&ph_lock);
+}
+
+static struct slab *find_free(size_t npages)
+{
+	struct slab *s, *best = NULL;
+	size_t i;
+
+	for (i = npages; i <= NR_BINS; i++)
+		if (bins[i])
+			return bins[i];
+	for (s = bins[0]; s; s = s->next)
+		if (s->npages >= npages && (!best || s->npages < best->npages))
+			best = s;
+	return best;
+}
+
+/* Carve a new run of @npages from the top of the arena. */
+static struct slab *grow(size_t npages)
+{
+	size_t len = npages << PAGE_SHIFT, want;
+	struct slab *s;
+
+	if (npages > (slab_arena.size - frontier) >> PAGE_SHIFT)
+		return NULL;
+	if (frontier + len > committed) {
+		want = (frontier + len - committed + COMMIT_STEP - 1) &
+		       ~(COMMIT_STEP - 1);
+		if (want > slab_arena.size - committed)
+			want = slab_arena.size - committed;
+		if (mprotect((void *)(slab_arena.base + committed), want,
+			     PROT_READ | PROT_WRITE))
+			return NULL;
+		committed += want;
+	}
+	s = desc_get();
+	if (!s)
+		return NULL;
+	s->start = slab_arena.base + frontier;
+	s->npages = (uint32_t)npages;
+	s->dirty = 0;
+	frontier += len;
+	return s;
+}
+
+/* Split the first @npages off free-list-detached run @s; rest goes free. */
+static int split_tail(struct slab *s, size_t npages)
+{
+	struct slab *t;
+
+	if (s->npages == npages)
+		return 0;
+	t = desc_get();
+	if (!t)
+		return -1;
+	t->start = s->start + (npages << PAGE_SHIFT);
+	t->npages = (uint32_t)(s->npages - npages);
+	t->dirty = s->dirty;
+	t->free_ms = s->free_ms;
+	s->npages = (uint32_t)npages;
+	free_add(t);
+	return 0;
+}
+
+struct slab *pageheap_alloc(size_t npages, size_t align_pages, int kind)
+{
+	size_t len, head;
+	struct slab *s, *h;
+	uintptr_t a;
+
+	if (!npages || npages > UINT32_MAX ||
+	    align_pages > slab_arena.size >> PAGE_SHIFT)
+		return NULL;
+	len = npages + (align_pages > 1 ? align_pages - 1 : 0);
+	if (len > UINT32_MAX)
+		return NULL;
+	slock_lock(&ph_lock);
+	s = find_free(len);
+	if (s)
+		free_del(s);
+	else
+		s = grow(len);
+	if (!s)
+		goto fail;
+	if (align_pages > 1) {
+		a = (s->start + (align_pages << PAGE_SHIFT) - 1) &
+		    ~((align_pages << PAGE_SHIFT) - 1);
+		head = (a - s->start) >> PAGE_SHIFT;
+		if (head) {
+			h = desc_get();
+			if (!h) {
+				free_add(s);
+				goto fail;
+			}
+			*h = *s;
+			h->npages = (uint32_t)head;
+			s->start = a;
+			s->npages -= (uint32_t)head;
+			free_add(h);
+		}
+	}
+	if (split_tail(s, npages)) {
+		free_add(s);
+		goto fail;
+	}
+	s->kind = (uint8_t)kind;
+	s->next = s->prev = s->lru_next = s->lru_prev = NULL;
+	map_span(s);
+	if (kind == SPAN_LARGE) {
+		ph.large_bytes += npages << PAGE_SHIFT;
+		ph.large_nr++;
+	}
+	if (lru_tail)
+		purge_locked(0);
+	slock_unlock(&ph_lock);
+	return s;
+fail:
+	slock_unlock(&ph_lock);
+	return NULL;
+}
+
+/* Merge free run @s with free neighbours; returns the merged run. */
+static struct slab *coalesce(struct slab *s)
+{
+	size_t first = page_index(s->start);
+	uintptr_t end = s->start + ((size_t)s->npages << PAGE_SHIFT);
+	struct slab *n;
+
+	if (first) {
+		n = slab_arena.pagemap[first - 1];
+		if (n && n->kind == SPAN_FREE &&
+		    n->start + ((size_t)n->npages << PAGE_SHIFT) == s->start) {
+			free_del(n);
+			s->start = n->start;
+			s->npages += n->npages;
+			s->dirty |= n->dirty;
+			desc_put(n);
+		}
+	}
+	if (end - slab_arena.base < frontier) {
+		n = slab_arena.pagemap[page_index(end)];
+		if (n && n->kind == SPAN_FREE && n->start == end) {
+			free_del(n);
+			s->npages += n->npages;
+			s->dirty |= n->dirty;
+			desc_put(n);
+		}
+	}
+	return s;
+}
+
+void pageheap_free(struct slab *s)
+{
+	slock_lock(&ph_lock);
+	SLAB_BUG_ON(s->kind != SPAN_SLAB && s->kind != SPAN_LARGE);
+	if (s->kind == SPAN_LARGE) {
+		ph.large_bytes -= (size_t)s->npages << PAGE_SHIFT;
+		ph.large_nr--;
+	}
+	s->kind = SPAN_FREE;
+	s->dirty = 1;
+	s->free_ms = now_ms();
+	s = coalesce(s);
+	free_add(s);
+	purge_locked(0);
+	slock_unlock(&ph_lock);
+}
+
+void pageheap_shrink(struct slab *s, size_t npages)
+{
+	struct slab *t;
+
+	if (npages >= s->npages || !npages)
+		return;
+	slock_lock(&ph_lock);
+	t = desc_get();
+	if (t) {
+		ph.large_bytes -= (size_t)(s->npages - npages) << PAGE_SHIFT;
+		t->start = s->start + (npages << PAGE_SHIFT);
+		t->npages = s->npages - (uint32_t)npages;
+		t->dirty = 1;
+		t->free_ms = now_ms();
+		s->npages = (uint32_t)npages;
+		map_span(s);
+		t->kind = SPAN_FREE;
+		t = coalesce(t);
+		free_add(t);
+		purge_locked(0);
+	}
+	slock_unlock(&ph_lock);
+}
+
+int pageheap_grow(struct slab *s, size_t npages)
+{
+	uintptr_t end = s->start + ((size_t)s->npages << PAGE_SHIFT);
+	size_t more = npages - s->npages;
+	struct slab *n;
+	int ok = 0;
+
+	if (npages <= s->npages)
+		return 1;
+	if (npages > UINT32_MAX)
+		return 0;
+	slock_lock(&ph_lock);
+	if (end - slab_arena.base >= frontier)
+		goto out;
+	n = slab_arena.pagemap[page_index(end)];
+	if (!n || n->kind != SPAN_FREE || n->start != end || n->npages < more)
+		goto out;
+	free_del(n);
+	if (n->npages > more) {
+		n->start += more << PAGE_SHIFT;
+		n->npages -= (uint32_t)more;
+		free_add(n);
+	} else {
+		desc_put(n);
+	}
+	/* The old last page no longer ends the run; it may be stale. */
+	s->npages = (uint32_t)npages;
+	ph.large_bytes += more << PAGE_SHIFT;
+	map_span(s);
+	ok = 1;
+out:
+	slock_unlock(&ph_lock);
+	return ok;
+}
+
+void pageheap_get_stats(struct pageheap_stats *st)
+{
+	slock_lock(&ph_lock);
+	*st = ph;
+	st->committed = committed;
+	st->frontier = frontier;
+	slock_unlock(&ph_lock);
+}
+
+/*
+ * Walk the arena in address order: every page up to the frontier belongs
+ * to exactly one run, free runs are coalesced and on their bin, and the
+ * byte counts add up.
+ */
+void pageheap_validate(void)
+{
+	size_t i = 0, npages = frontier >> PAGE_SHIFT, free_b = 0, dirty_b = 0;
+	struct slab *s, *prev = NULL, *b;
+	int found;
+
+	slock_lock(&ph_lock);
+	while (i < npages) {
+		s = slab_arena.pagemap[i];
+		SLAB_BUG_ON(!s || s->start != slab_arena.base + (i << PAGE_SHIFT));
+		SLAB_BUG_ON(!s->npages || i + s->npages > npages);
+		SLAB_BUG_ON(s->kind != SPAN_FREE && s->kind != SPAN_SLAB &&
+			    s->kind != SPAN_LARGE);
+		SLAB_BUG_ON(slab_arena.pagemap[i + s->npages - 1] != s);
+		if (s->kind == SPAN_FREE) {
+			SLAB_BUG_ON(prev && prev->kind == SPAN_FREE);
+			free_b += (size_t)s->npages << PAGE_SHIFT;
+			if (s->dirty)
+				dirty_b += (size_t)s->npages << PAGE_SHIFT;
+			found = 0;
+			for (b = *bin_of(s->npages); b && !found; b = b->next)
+				found = b == s;
+			SLAB_BUG_ON(!found);
+		}
+		prev = s;
+		i += s->npages;
+	}
+	SLAB_BUG_ON(free_b != ph.free_bytes || dirty_b != ph.dirty_bytes);
+	slock_unlock(&ph_lock);
+}
+
+void pageheap_fork_lock(void)
+{
+	slock_lock(&ph_lock);
+}
+
+void pageheap_fork_unlock(int child)
+{
+	if (child)
+		slock_fork_child(&ph_lock);
+	else
+		slock_unlock(&ph_lock);
+}

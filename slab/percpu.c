@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: MIT
+/*
+ * percpu.c - the layer above the caches: per-CPU stacks driven by rseq,
+ * or per-thread stacks when rseq is not available.
+ *
+ * Mode (one per process, chosen at start):
+ *   glibc registered rseq (__rseq_size > 0): use its area, every thread.
+ *   otherwise we register a 32-byte TLS area per thread on first use and
+ *   unregister it from a pthread key destructor, before the thread's TLS
+ *   goes away (musl frees it before the exit syscall).
+ *   rseq unavailable (ENOSYS under valgrind, seccomp, old kernels), refused,
+ *   or SLAB_OPTIONS=rseq=off: per-thread stacks of the same layout
+ *   ("tcache"), flushed by the same destructor.
+ *   rseq=fake: the rseq code runs on a hand-filled area of the first thread
+ *   (index 0) without kernel registration: only that thread uses region 0,
+ *   so it is safe; other threads use tcaches. For instruction counting.
+ *
+ * Caches are indexed by mm_cid when the kernel maintains it in the area we
+ * read (our own registration with AT_RSEQ_FEATURE_SIZE >= 28, or glibc's
+ * __rseq_size >= 28), else by cpu_id; regions are sized for the possible
+ * CPUs, and untouched regions cost no memory.
+ *
+ * A thread exiting ends in TS_DEAD: later calls (other key destructors)
+ * take the locked path and never re-register.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "glue.h"
+#include "internal.h"
+#include "slab.h"
+
+#ifndef AT_RSEQ_FEATURE_SIZE
+#define AT_RSEQ_FEATURE_SIZE 27
+#endif
+#ifndef SYS_rseq
+#define SYS_rseq 334
+#endif
+#define RSEQ_FLAG_UNREGISTER 1
+
+struct slab_fast slab_fast __attribute__((aligned(64)));
+__thread struct slab_tls slab_tls;
+/* cpu_id and mm_cid read ~0 until the kernel fills them: "unregistered". */
+__thread struct rseq_area slab_rseq_area __hidden = {
+	.cpu_id = ~0U,
+	.mm_cid = ~0U,
+};
+
+static enum slab_rseq_mode mode;
+static const char *mode_why = "not started";
+static int self_register;
+static unsigned int nr_cpus;
+static pthread_key_t thread_key;
+static int have_key;
+static struct slock tcache_lock;
+static char *tcache_pool;	/* recycled per-thread regions */
+
+static char *thread_pointer(void)
+{
+#ifdef __x86_64__
+	char *tp;
+
+	asm("movq %%fs:0, %0" : "=r"(tp));
+	return tp;
+#else
+	return NULL;
+#endif
+}
+
+static long rseq_syscall(struct rseq_area *rs, int flags)
+{
+	return syscall(SYS_rseq, rs, sizeof(*rs), flags, RSEQ_SIG);
+}
+
+/* Highest possible CPU + 1, from sysfs ("0-63" or "0,2-5"). */
+static unsigned int possible_cpus(void)
+{
+	char buf[256];
+	long n = 0, max = -1, v = 0;
+	int fd, i, in_num = 0;
+
+	fd = open("/sys/devices/system/cpu/possible", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+	}
+	for (i = 0; i < n; i++) {
+		if (buf[i] >= '0' && buf[i] <= '9') {
+			v = v * 10 + (buf[i] - '0');
+			in_num = 1;
+		} else {
+			if (in_num && v > max)
+				max = v;
+			v = 0;
+			in_num = 0;
+		}
+	}
+	if (in_num && v > max)
+		max = v;
+	if (max < 0)
+		max = sysconf(_SC_NPROCESSORS_CONF) - 1;
+	if (max < 0)
+		max = 0;
+	if (max > 65535)
+		max = 65535;
+	return (unsigned int)max + 1;
+}
+
+static void layout_slots(void)
+{
+	uint32_t off = 8;
+	unsigned int i;
+
+	for (i = 0; i < NR_CPU_SLOTS; i++) {
+		slab_fast.slot_off[i] = off;
+		if (i < NR_KMALLOC)
+			off += (slab_fast.slot_cap[i] + 1) * 8;
+		SLAB_BUG_ON(off > REGION_SIZE);
+	}
+}
+
+static void thread_exit(void *arg);
+
+static int use_area(long rseq_off, int mm_cid)
+{
+	slab_fast.rseq_off = rseq_off;
+	slab_fast.idx_off = rseq_off + (mm_cid ? RSEQ_OFF_MM_CID :
+					 RSEQ_OFF_CPU_ID);
+	return mm_cid ? SLAB_RSEQ_MM_CID : SLAB_RSEQ_CPU_ID;
+}
+
+static long own_area_off(void)
+{
+	return (char *)&slab_rseq_area - thread_pointer();
+}
+
+/* Pick the mode; the calling thread is set up for it. */
+static void choose_mode(void)
+{
+	int err;
+
+	if (!SLAB_HAVE_RSEQ_ASM_VALUE) {
+		mode = SLAB_RSEQ_OFF;
+		mode_why = "no rseq fast path for this architecture";
+		return;
+	}
+	if (slab_opt.rseq == RSEQ_OPT_OFF) {
+		mode = SLAB_RSEQ_OFF;
+		mode_why = "turned off by SLAB_OPTIONS=rseq=off";
+		return;
+	}
+	if (slab_opt.rseq == RSEQ_OPT_FAKE) {
+		use_area(own_area_off(), 0);
+		slab_rseq_area.cpu_id = 0;
+		slab_rseq_area.mm_cid = 0;
+		slab_tls.state = TS_RSEQ;
+		mode = SLAB_RSEQ_FAKE;
+		mode_why = "SLAB_OPTIONS=rseq=fake (test mode, no kernel rseq)";
+		return;
+	}
+	if (&__rseq_size && &__rseq_offset && __rseq_size > 0) {
+		mode = use_area(__rseq_offset, __rseq_size >= 28 &&
+				slab_opt.rseq != RSEQ_OPT_CPU);
+		mode_why = "glibc's rseq registration";
+		return;
+	}
+	if (rseq_syscall(&slab_rseq_area, 0) == 0) {
+		self_register = 1;
+		slab_tls.registered = 1;
+		mode = use_area(own_area_off(),
+				getauxval(AT_RSEQ_FEATURE_SIZE) >= 28 &&
+				slab_opt.rseq != RSEQ_OPT_CPU);
+		mode_why = "own rseq registration";
+		return;
+	}
+	err = errno;
+	mode = SLAB_RSEQ_OFF;
+	mode_why = err == ENOSYS ? "rseq not available (ENOSYS: old kernel, valgrind or seccomp)" :
+		   err == EINVAL ? "rseq registration refused (EINVAL: another area registered)" :
+		   err == EBUSY ? "rseq already registered by someone else (EBUSY)" :
+		   err == EPERM ? "rseq registration refused (EPERM: signature mismatch)" :
+				  "rseq registration failed";
+}
+
+int percpu_init(void)
+{
+	void *p;
+
+	nr_cpus = possible_cpus();
+	layout_slots();
+	have_key = pthread_key_create(&thread_key, thread_exit) == 0;
+	if (!have_key)
+		slab_warn("pthread_key_create failed: thread caches of exiting threads are not flushed");
+	choose_mode();
+	if (mode == SLAB_RSEQ_OFF)
+		return 0;
+	p = mmap(NULL, (size_t)nr_cpus << REGION_SHIFT, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		if (slab_tls.registered)
+			rseq_syscall(&slab_rseq_area, RSEQ_FLAG_UNREGISTER);
+		slab_tls.registered = 0;
+		self_register = 0;
+		mode = SLAB_RSEQ_OFF;
+		mode_why = "cannot map per-CPU regions";
+		slab_tls.state = TS_NEW;
+		return 0;
+	}
+	slab_fast.percpu_base = p;
+	if (slab_tls.registered && have_key)
+		pthread_setspecific(thread_key, (void *)1);
+	if (slab_tls.registered)
+		slab_tls.state = TS_RSEQ;
+	/* Last: from here the fast path runs. */
+	__atomic_store_n(&slab_fast.ncpus, nr_cpus, __ATOMIC_RELEASE);
+	return 0;
+}
+
+enum slab_rseq_mode percpu_mode(const char **why)
+{
+	if (why)
+		*why = mode_why;
+	return mode;
+}
+
+/* ---- per-thread stacks (fallback) ---- */
+
+static char *tcache_get(void)
+{
+	char *r;
+
+	slock_lock(&tcache_lock);
+	r = tcache_pool;
+	if (r)
+		tcache_pool = *(char **)r;
+	slock_unlock(&tcache_lock);
+	if (r) {
+		*(char **)r = NULL;
+		return r;
+	}
+	return meta_alloc(REGION_SIZE);
+}
+
+static void tcache_put(char *r)
+{
+	slock_lock(&tcache_lock);
+	*(char **)r = tcache_pool;	/* first 8 bytes are unused padding */
+	tcache_pool = r;
+	slock_unlock(&tcache_lock);
+}
+
+static inline uint32_t *slot_count(char *region, unsigned int slot)
+{
+	return (uint32_t *)(region + slab_fast.slot_off[slot] - 8);
+}
+
+static inline void **slot_objs(char *region, unsigned int slot)
+{
+	return (void **)(region + slab_fast.slot_off[slot]);
+}
+
+static void tcache_flush(char *r)
+{
+	unsigned int i;
+	uint32_t *cnt;
+
+	for (i = 0; i < NR_KMALLOC; i++) {
+		cnt = slot_count(r, i);
+		if (*cnt) {
+			cache_drain(&kmalloc_caches[i], slot_objs(r, i), *cnt);
+			*cnt = 0;
+		}
+	}
+}
+
+static void *tcache_alloc(struct slab_tls *t, struct kmem_cache *s)
+{
+	unsigned int slot = (unsigned int)s->slot;
+	uint32_t *cnt = slot_count(t->tcache, slot);
+	void **objs = slot_objs(t->tcache, slot);
+	void *buf[MAX_BATCH], *p;
+	unsigned long n;
+
+	t->busy++;
+	if (likely(*cnt)) {
+		p = objs[--*cnt];
+		t->busy--;
+		return p;
+	}
+	n = cache_refill(s, buf, s->batch);
+	if (!n) {
+		t->busy--;
+		return NULL;
+	}
+	p = buf[--n];
+	memcpy(objs, buf, n * sizeof(void *));
+	*cnt = (uint32_t)n;
+	t->busy--;
+	return p;
+}
+
+static void tcache_free(struct slab_tls *t, struct kmem_cache *s, void *p)
+{
+	unsigned int slot = (unsigned int)s->slot;
+	uint32_t *cnt = slot_count(t->tcache, slot);
+	void **objs = slot_objs(t->tcache, slot);
+
+	t->busy++;
+	if (unlikely(*cnt >= slab_fast.slot_cap[slot])) {
+		*cnt -= s->batch;
+		cache_drain(s, objs + *cnt, s->batch);
+	}
+	objs[(*cnt)++] = p;
+	t->busy--;
+}
+
+/* ---- thread life cycle ---- */
+
+static void thread_setup(struct slab_tls *t)
+{
+	if (mode != SLAB_RSEQ_OFF && mode != SLAB_RSEQ_FAKE) {
+		if (!self_register) {
+			/* glibc registered this thread, or it never will. */
+			if (*(uint32_t *)(thread_pointer() + slab_fast.rseq_off +
+					  RSEQ_OFF_CPU_ID) < nr_cpus) {
+				t->state = TS_RSEQ;
+				return;
+			}
+		} else if (rseq_syscall(&slab_rseq_area, 0) == 0) {
+			t->registered = 1;
+			t->state = TS_RSEQ;
+			if (have_key)
+				pthread_setspecific(thread_key, (void *)1);
+			return;
+		}
+	}
+	t->tcache = tcache_get();
+	t->state = t->tcache ? TS_TCACHE : TS_DEAD;
+	if (t->tcache && have_key)
+		pthread_setspecific(thread_key, (void *)1);
+}
+
+static void thread_exit(void *arg)
+{
+	struct slab_tls *t = &slab_tls;
+
+	(void)arg;
+	if (t->tcache) {
+		tcache_flush(t->tcache);
+		tcache_put(t->tcache);
+		t->tcache = NULL;
+	}
+	if (t->registered) {
+		if (rseq_syscall(&slab_rseq_area, RSEQ_FLAG_UNREGISTER) == 0) {
+			/* The area is ours again: mark it unregistered. */
+			slab_rseq_area.cpu_id = ~0U;
+			slab_rseq_area.mm_cid = ~0U;
+		}
+		t->registered = 0;
+	}
+	t->state = TS_DEAD;
+}
+
+/* ---- slow paths ---- */
+
+static void *central_alloc(struct kmem_cache *s)
+{
+	void *p;
+
+	return cache_refill(s, &p, 1) ? p : NULL;
+}
+
+void *cache_alloc_slow(struct kmem_cache *s)
+{
+	struct slab_tls *t = &slab_tls;
+	void *buf[MAX_BATCH], *p;
+	unsigned long n, k;
+
+	if (unlikely(slab_state != SLAB_STATE_READY))
+		return slab_ready() ? cache_alloc(s) : NULL;
+	/* Re-entered from a signal handler that interrupted us: use libc. */
+	if (unlikely(t->busy))
+		return NULL;
+	switch (t->state) {
+	case TS_NEW:
+		thread_setup(t);
+		return cache_alloc(s);
+	case TS_RSEQ:
+		n = cache_refill(s, buf, s->batch);
+		if (!n)
+			return NULL;
+		p = buf[--n];
+		if (n) {
+			k = rseq_push_batch(&slab_fast, (unsigned int)s->slot,
+					    buf, n);
+			if (k < n)
+				cache_drain(s, buf + k, n - k);
+		}
+		return p;
+	case TS_TCACHE:
+		return tcache_alloc(t, s);
+	default:
+		return central_alloc(s);
+	}
+}
+
+void cache_free_slow(struct kmem_cache *s, void *p)
+{
+	struct slab_tls *t = &slab_tls;
+	void *buf[MAX_BATCH + 1];
+	unsigned long n;
+
+	if (unlikely(t->busy || slab_state != SLAB_STATE_READY)) {
+		/*
+		 * Or: a fork child made while its parent's thread was inside
+		 * the allocator (slab_state DEGRADED) must not take locks.
+		 *
+		 * A signal handler frees while this thread is inside the
+		 * allocator: no safe place to put it. Leak one object rather
+		 * than corrupt a structure the interrupted code is changing.
+		 */
+		return;
+	}
+	switch (t->state) {
+	case TS_NEW:
+		thread_setup(t);
+		cache_free(s, p);
+		return;
+	case TS_RSEQ:
+		n = rseq_pop_batch(&slab_fast, (unsigned int)s->slot, buf,
+				   s->batch);
+		if (!rseq_push(&slab_fast, (unsigned int)s->slot, p))
+			buf[n++] = p;
+		if (n)
+			cache_drain(s, buf, n);
+		return;
+	case TS_TCACHE:
+		tcache_free(t, s, p);
+		return;
+	default:
+		cache_drain(s, &p, 1);
+	}
+}
+
+unsigned long percpu_cached(int slot)
+{
+	unsigned long sum = 0;
+	unsigned int c;
+
+	if (slot < 0 || !slab_fast.ncpus)
+		return 0;
+	for (c = 0; c < nr_cpus; c++)
+		sum += *slot_count(slab_fast.percpu_base +
+				   ((size_t)c << REGION_SHIFT),
+				   (unsigned int)slot);
+	return sum;
+}
+
+void percpu_fork_lock(void)
+{
+	slock_lock(&tcache_lock);
+}
+
+void percpu_fork_unlock(int child)
+{
+	if (child)
+		slock_fork_child(&tcache_lock);
+	else
+		slock_unlock(&tcache_lock);
+}

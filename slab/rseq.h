@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rseq.h - the per-CPU stack operations as rseq critical sections.
+ *
+ * This is the only file with rseq assembly. Every operation is one critical
+ * section that starts with RSEQ_PROLOGUE, reads the CPU index inside the
+ * section, and ends with exactly one commit store (the slot's count). The
+ * object stores that precede a push commit are invisible until the count
+ * moves past them, so an abort at any instruction leaves the stack intact.
+ *
+ * On any failure (thread not registered: index reads as ~0 or is out of
+ * range; stack empty or full; abort by preemption, migration or signal) the
+ * operation reports failure and the caller takes the locked slow path. We
+ * never retry inside the asm: a debugger single-stepping through a section
+ * aborts it every time, and the slow path still makes progress.
+ *
+ * Contract with the kernel (Documentation/rseq.rst in Linux):
+ *  - rseq_cs points to a descriptor {version 0, flags 0, start_ip,
+ *    post_commit_offset, abort_ip}, 32-byte aligned;
+ *  - the 4 bytes before abort_ip are the signature used at registration;
+ *    they follow 0f b9 3d so that they decode as ud1 if ever executed;
+ *  - we write rseq_cs only; cpu_id, mm_cid and the rest are read-only.
+ */
+#ifndef SLAB_RSEQ_H
+#define SLAB_RSEQ_H
+
+#include <stdint.h>
+#include "types.h"
+
+#define RSEQ_SIG	0x53053053
+#define RSEQ_SIG_STR	"0x53053053"
+
+/* The kernel's struct rseq (original 32-byte registration). */
+struct rseq_area {
+	uint32_t cpu_id_start;
+	uint32_t cpu_id;
+	uint64_t rseq_cs;
+	uint32_t flags;
+	uint32_t node_id;
+	uint32_t mm_cid;
+	uint32_t end[1];
+} __attribute__((aligned(32)));
+
+#define RSEQ_OFF_CPU_ID	4
+#define RSEQ_OFF_MM_CID	24
+
+#if defined(__x86_64__) && !defined(SLAB_NO_RSEQ_ASM)
+#define SLAB_HAVE_RSEQ_ASM_VALUE 1
+
+/*
+ * RSEQ_PROLOGUE: emit the descriptor (label 3) for the section [1, 2), the
+ * abort handler (label 4, after the signature) that leaves for @slow, point
+ * rseq->rseq_cs at the descriptor, then open the section at label 1.
+ * Then RSEQ_REGION: %rax = this CPU's slot base, or leave for @slow.
+ *
+ *	rs->rseq_cs = &desc;
+ *   1:	idx = *(u32 *)(tp + idx_off);		cpu_id or mm_cid
+ *	if (idx >= ncpus) goto slow;		also: not registered (~0)
+ *	rax = bases + (idx << REGION_SHIFT);	bases = base + slot_off
+ */
+#define RSEQ_PROLOGUE(slow)						\
+	".pushsection __rseq_cs, \"aw\"\n\t"				\
+	".balign 32\n\t"						\
+	"3:\n\t"							\
+	".long 0, 0\n\t"						\
+	".quad 1f, 2f - 1f, 4f\n\t"					\
+	".popsection\n\t"						\
+	".pushsection __rseq_failure, \"ax\"\n\t"			\
+	".byte 0x0f, 0xb9, 0x3d\n\t"					\
+	".long " RSEQ_SIG_STR "\n\t"					\
+	"4:\n\t"							\
+	"jmp " slow "\n\t"						\
+	".popsection\n\t"						\
+	"leaq 3b(%%rip), %%rax\n\t"					\
+	"movq %%rax, %%fs:8(%[off])\n\t"				\
+	"1:\n\t"							\
+	"movl %%fs:(%[idx]), %%eax\n\t"					\
+	"cmpl %[ncpus], %%eax\n\t"					\
+	"jae " slow "\n\t"						\
+	"shlq $16, %%rax\n\t"						\
+	"addq %[bases], %%rax\n\t"
+
+#define RSEQ_INPUTS(f, bases)						\
+	[off] "r"((f)->rseq_off), [idx] "r"((f)->idx_off),		\
+	[ncpus] "r"((f)->ncpus), [bases] "r"(bases)
+
+_Static_assert(REGION_SHIFT == 16, "RSEQ_PROLOGUE shifts by 16");
+
+/*
+ * Pop: if (count == 0) goto slow; obj = objs[count - 1]; commit count - 1.
+ */
+static inline __attribute__((always_inline)) void *
+rseq_pop(const struct slab_fast *f, unsigned int slot)
+{
+	char *bases = f->percpu_base + f->slot_off[slot];
+	void *obj;
+
+	asm goto(RSEQ_PROLOGUE("%l[slow]")
+		 "movl -8(%%rax), %%ecx\n\t"
+		 "testl %%ecx, %%ecx\n\t"
+		 "jz %l[slow]\n\t"
+		 "movq -8(%%rax,%%rcx,8), %[obj]\n\t"
+		 "decl %%ecx\n\t"
+		 "movl %%ecx, -8(%%rax)\n\t"	/* commit */
+		 "2:\n\t"
+		 : [obj] "=r"(obj)
+		 : RSEQ_INPUTS(f, bases)
+		 : "rax", "rcx", "memory", "cc"
+		 : slow);
+	return obj;
+slow:
+	return NULL;
+}
+
+/*
+ * Push: if (count >= cap) goto slow; objs[count] = obj; commit count + 1.
+ */
+static inline __attribute__((always_inline)) int
+rseq_push(const struct slab_fast *f, unsigned int slot, void *obj)
+{
+	char *bases = f->percpu_base + f->slot_off[slot];
+
+	asm goto(RSEQ_PROLOGUE("%l[slow]")
+		 "movl -8(%%rax), %%ecx\n\t"
+		 "cmpl %[cap], %%ecx\n\t"
+		 "jae %l[slow]\n\t"
+		 "movq %[obj], (%%rax,%%rcx,8)\n\t"
+		 "incl %%ecx\n\t"
+		 "movl %%ecx, -8(%%rax)\n\t"	/* commit */
+		 "2:\n\t"
+		 :
+		 : RSEQ_INPUTS(f, bases), [cap] "r"(f->slot_cap[slot]),
+		   [obj] "r"(obj)
+		 : "rax", "rcx", "memory", "cc"
+		 : slow);
+	return 1;
+slow:
+	return 0;
+}
+
+/*
+ * Push up to @n objects from @objs: k = min(n, cap - count); copy them to
+ * objs[count ..]; commit count + k. Returns k (0 on any failure).
+ */
+static inline unsigned long
+rseq_push_batch(const struct slab_fast *f, unsigned int slot, void **objs,
+		unsigned long n)
+{
+	char *bases = f->percpu_base + f->slot_off[slot];
+	unsigned long k;
+
+	asm goto(RSEQ_PROLOGUE("%l[slow]")
+		 "movl -8(%%rax), %%ecx\n\t"
+		 "movl %[cap], %k[k]\n\t"
+		 "subl %%ecx, %k[k]\n\t"
+		 "cmpq %[n], %[k]\n\t"
+		 "cmovaq %[n], %[k]\n\t"
+		 "testq %[k], %[k]\n\t"
+		 "jz %l[slow]\n\t"
+		 "leaq (%%rax,%%rcx,8), %%rdx\n\t"
+		 "xorl %%esi, %%esi\n\t"
+		 "5:\n\t"
+		 "movq (%[src],%%rsi,8), %%rdi\n\t"
+		 "movq %%rdi, (%%rdx,%%rsi,8)\n\t"
+		 "incq %%rsi\n\t"
+		 "cmpq %[k], %%rsi\n\t"
+		 "jb 5b\n\t"
+		 "addl %k[k], %%ecx\n\t"
+		 "movl %%ecx, -8(%%rax)\n\t"	/* commit */
+		 "2:\n\t"
+		 : [k] "=&r"(k)
+		 : RSEQ_INPUTS(f, bases), [cap] "r"(f->slot_cap[slot]),
+		   [src] "r"(objs), [n] "r"(n)
+		 : "rax", "rcx", "rdx", "rsi", "rdi", "memory", "cc"
+		 : slow);
+	return k;
+slow:
+	return 0;
+}
+
+/*
+ * Pop up to @n objects into @out: k = min(n, count); copy
+ * objs[count - k .. count) to out; commit count - k. Returns k.
+ */
+static inline unsigned long
+rseq_pop_batch(const struct slab_fast *f, unsigned int slot, void **out,
+	       unsigned long n)
+{
+	char *bases = f->percpu_base + f->slot_off[slot];
+	unsigned long k;
+
+	asm goto(RSEQ_PROLOGUE("%l[slow]")
+		 "movl -8(%%rax), %%ecx\n\t"
+		 "movq %[n], %[k]\n\t"
+		 "cmpq %%rcx, %[k]\n\t"
+		 "cmovaq %%rcx, %[k]\n\t"
+		 "testq %[k], %[k]\n\t"
+		 "jz %l[slow]\n\t"
+		 "subl %k[k], %%ecx\n\t"
+		 "leaq (%%rax,%%rcx,8), %%rdx\n\t"
+		 "xorl %%esi, %%esi\n\t"
+		 "5:\n\t"
+		 "movq (%%rdx,%%rsi,8), %%rdi\n\t"
+		 "movq %%rdi, (%[dst],%%rsi,8)\n\t"
+		 "incq %%rsi\n\t"
+		 "cmpq %[k], %%rsi\n\t"
+		 "jb 5b\n\t"
+		 "movl %%ecx, -8(%%rax)\n\t"	/* commit */
+		 "2:\n\t"
+		 : [k] "=&r"(k)
+		 : RSEQ_INPUTS(f, bases), [dst] "r"(out), [n] "r"(n)
+		 : "rax", "rcx", "rdx", "rsi", "rdi", "memory", "cc"
+		 : slow);
+	return k;
+slow:
+	return 0;
+}
+
+#else /* no rseq asm for this architecture: the fallback path runs */
+#define SLAB_HAVE_RSEQ_ASM_VALUE 0
+
+static inline void *rseq_pop(const struct slab_fast *f, unsigned int slot)
+{
+	(void)f; (void)slot;
+	return NULL;
+}
+static inline int rseq_push(const struct slab_fast *f, unsigned int slot,
+			    void *obj)
+{
+	(void)f; (void)slot; (void)obj;
+	return 0;
+}
+static inline unsigned long rseq_push_batch(const struct slab_fast *f,
+					    unsigned int slot, void **objs,
+					    unsigned long n)
+{
+	(void)f; (void)slot; (void)objs; (void)n;
+	return 0;
+}
+static inline unsigned long rseq_pop_batch(const struct slab_fast *f,
+					   unsigned int slot, void **out,
+					   unsigned long n)
+{
+	(void)f; (void)slot; (void)out; (void)n;
+	return 0;
+}
+#endif
+
+#endif /* SLAB_RSEQ_H */

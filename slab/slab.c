@@ -1,0 +1,533 @@
+// SPDX-License-Identifier: MIT
+/*
+ * slab.c - struct kmem_cache: slabs of one object size, their lists, the
+ * depot, and the named-cache API.
+ *
+ * A slab is a SPAN_SLAB run from the page heap cut into nobj objects; its
+ * freemap has a bit set for every object free *in the slab*. Objects that
+ * left the slab (handed out, or parked in a per-CPU stack or the depot)
+ * have their bit clear, so "bit already set" on return is a double free.
+ *
+ * Lists: full (no bit set), partial (some), empty (all; at most
+ * EMPTY_KEEP kept, the rest go back to the page heap). The depot is a
+ * bounded stack of free objects that skips the freemap work when objects
+ * only travel between per-CPU stacks (producer/consumer).
+ *
+ * Locking: kmem_cache.lock protects the lists, the depot, the counters and
+ * the freemap/inuse of the cache's slabs. New slabs are carved (and
+ * constructed) outside it, so a constructor may allocate.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+#include "slab.h"
+
+#define EMPTY_KEEP	1
+
+struct kmem_cache kmalloc_caches[NR_KMALLOC];
+uint32_t kmalloc_size[NR_KMALLOC];
+struct slock caches_lock;
+struct kmem_cache *named_caches;
+
+/* Per-CPU stack capacity for objects of @size: ~64 KiB, 2..128 objects. */
+static unsigned int slot_capacity(size_t size)
+{
+	size_t cap = (64UL << 10) / size;
+
+	return cap < 2 ? 2 : cap > 128 ? 128 : (unsigned int)cap;
+}
+
+/*
+ * Pages per slab: the fewest that hold enough objects (8 small, 4 medium,
+ * 1 large) with at most 1/8 of the slab lost at its tail.
+ */
+static void slab_geometry(size_t size, uint16_t *npages, uint16_t *nobj)
+{
+	size_t min = size <= 1024 ? 8 : size <= 16384 ? 4 : 1;
+	size_t np, n, bytes, best_np = 0, best_waste = ~0UL;
+
+	for (np = 1; np <= SLAB_MAX_PAGES; np++) {
+		bytes = np << PAGE_SHIFT;
+		n = bytes / size;
+		if (n > SLAB_MAX_OBJS)
+			n = SLAB_MAX_OBJS;
+		if (!n)
+			continue;
+		if (n >= min && (bytes - n * size) * 8 <= bytes)
+			break;
+		if ((bytes - n * size) * 16 / bytes < best_waste) {
+			best_waste = (bytes - n * size) * 16 / bytes;
+			best_np = np;
+		}
+	}
+	if (np > SLAB_MAX_PAGES)
+		np = best_np;
+	n = (np << PAGE_SHIFT) / size;
+	*npages = (uint16_t)np;
+	*nobj = (uint16_t)(n > SLAB_MAX_OBJS ? SLAB_MAX_OBJS : n);
+}
+
+int cache_setup(struct kmem_cache *s, const char *name, size_t size,
+		unsigned int flags, void (*ctor)(void *), int slot)
+{
+	unsigned int cap = slot_capacity(size);
+
+	memset(s, 0, sizeof(*s));
+	slab_geometry(size, &s->npages, &s->nobj);
+	s->size = (uint32_t)size;
+	s->recip = (uint32_t)(((1ULL << 32) + size - 1) / size);
+	s->slot = (int16_t)slot;
+	s->batch = (uint16_t)(cap / 2 ? cap / 2 : 1);
+	s->flags = flags;
+	s->ctor = ctor;
+	s->depot_cap = cap;
+	s->depot = meta_alloc(cap * sizeof(void *));
+	if (!s->depot)
+		return -1;
+	strncpy(s->name, name, sizeof(s->name) - 1);
+	return 0;
+}
+
+static size_t class_size(unsigned int i)
+{
+	unsigned int j, k;
+
+	if (i < 8)
+		return 16 * (i + 1);
+	j = i - 8;
+	k = 7 + j / 8;
+	return (1UL << k) + (j % 8 + 1) * (1UL << (k - 3));
+}
+
+int kmalloc_init(void)
+{
+	char name[32];
+	unsigned int i;
+	size_t sz;
+
+	for (i = 0; i < NR_KMALLOC; i++) {
+		sz = class_size(i);
+		kmalloc_size[i] = (uint32_t)sz;
+		if (sz >= 1024 && !(sz & 1023))
+			snprintf(name, sizeof(name), "kmalloc-%zuk", sz >> 10);
+		else
+			snprintf(name, sizeof(name), "kmalloc-%zu", sz);
+		if (cache_setup(&kmalloc_caches[i], name, sz, SLAB_KMALLOC,
+				NULL, (int)i))
+			return -1;
+		slab_fast.slot_cap[i] = slot_capacity(sz);
+	}
+	SLAB_BUG_ON(kmalloc_size[NR_KMALLOC - 1] != KMALLOC_MAX);
+	SLAB_BUG_ON(size_to_class(KMALLOC_MAX) != NR_KMALLOC - 1);
+	return 0;
+}
+
+static void slab_list_add(struct slab_list *l, struct slab *sl)
+{
+	sl->prev = NULL;
+	sl->next = l->head;
+	if (l->head)
+		l->head->prev = sl;
+	l->head = sl;
+	l->nr++;
+}
+
+static void slab_list_del(struct slab_list *l, struct slab *sl)
+{
+	if (sl->prev)
+		sl->prev->next = sl->next;
+	else
+		l->head = sl->next;
+	if (sl->next)
+		sl->next->prev = sl->prev;
+	sl->next = sl->prev = NULL;
+	l->nr--;
+}
+
+static struct slab_list *list_of(struct kmem_cache *s, int which)
+{
+	return which == SL_PARTIAL ? &s->partial :
+	       which == SL_FULL ? &s->full : &s->empty;
+}
+
+/* Move @sl to the list its inuse count calls for. */
+static void slab_relist(struct kmem_cache *s, struct slab *sl)
+{
+	int want = !sl->inuse ? SL_EMPTY :
+		   sl->inuse == sl->nobj ? SL_FULL : SL_PARTIAL;
+
+	if (want == sl->on_list)
+		return;
+	if (sl->on_list != SL_NONE)
+		slab_list_del(list_of(s, sl->on_list), sl);
+	slab_list_add(list_of(s, want), sl);
+	sl->on_list = (uint8_t)want;
+}
+
+/* Carve and construct a new slab; no cache lock held. */
+static struct slab *new_slab(struct kmem_cache *s)
+{
+	struct slab *sl = pageheap_alloc(s->npages, 1, SPAN_SLAB);
+	unsigned int i;
+
+	if (!sl)
+		return NULL;
+	sl->cache = s;
+	sl->nobj = s->nobj;
+	sl->inuse = 0;
+	sl->hint = 0;
+	sl->on_list = SL_NONE;
+	memset(sl->freemap, 0, sizeof(sl->freemap));
+	for (i = 0; i < sl->nobj; i++)
+		sl->freemap[i / 64] |= 1ULL << (i % 64);
+	if (s->ctor)
+		for (i = 0; i < sl->nobj; i++)
+			s->ctor((void *)(sl->start + (size_t)i * s->size));
+	return sl;
+}
+
+/* Take up to @n objects out of @sl. */
+static unsigned long slab_take(struct kmem_cache *s, struct slab *sl,
+			       void **out, unsigned long n)
+{
+	unsigned long got = 0;
+	unsigned int w;
+	uint64_t bits;
+
+	for (w = sl->hint; w < SLAB_MAX_OBJS / 64 && got < n; w++) {
+		bits = sl->freemap[w];
+		while (bits && got < n) {
+			unsigned int b = (unsigned int)__builtin_ctzll(bits);
+
+			bits &= bits - 1;
+			out[got++] = (void *)(sl->start +
+					      (size_t)(w * 64 + b) * s->size);
+		}
+		sl->freemap[w] = bits;
+		if (bits)
+			break;
+	}
+	sl->hint = (uint16_t)(w < SLAB_MAX_OBJS / 64 ? w : 0);
+	sl->inuse += (uint16_t)got;
+	return got;
+}
+
+/* Return one object to its slab; @s's lock held. */
+static void slab_put(struct kmem_cache *s, void *p)
+{
+	struct slab *sl = virt_to_slab(p);
+	long idx;
+	uint64_t bit;
+
+	if (unlikely(!sl || sl->kind != SPAN_SLAB || !span_contains(sl, p) ||
+		     sl->cache != s))
+		slab_misuse("free of %p: not an object of cache %s", p,
+			    s->name);
+	idx = slab_obj_index(sl, s, p);
+	if (unlikely(idx < 0))
+		slab_misuse("free of %p: not the start of an object of cache %s",
+			    p, s->name);
+	bit = 1ULL << (idx % 64);
+	if (unlikely(sl->freemap[idx / 64] & bit))
+		slab_misuse("double free of %p (cache %s)", p, s->name);
+	SLAB_BUG_ON(!sl->inuse);
+	sl->freemap[idx / 64] |= bit;
+	if (idx / 64 < sl->hint)
+		sl->hint = (uint16_t)(idx / 64);
+	sl->inuse--;
+	slab_relist(s, sl);
+}
+
+unsigned long cache_refill(struct kmem_cache *s, void **out, unsigned long n)
+{
+	unsigned long got, k;
+	struct slab *sl;
+
+	slock_lock(&s->lock);
+	got = n < s->depot_nr ? n : s->depot_nr;
+	s->depot_nr -= (unsigned int)got;
+	memcpy(out, s->depot + s->depot_nr, got * sizeof(void *));
+	while (got < n) {
+		sl = s->partial.head ? s->partial.head : s->empty.head;
+		if (!sl) {
+			slock_unlock(&s->lock);
+			sl = new_slab(s);
+			slock_lock(&s->lock);
+			if (!sl)
+				break;
+			s->nr_slabs++;
+			s->stats.slabs_new++;
+			slab_relist(s, sl);
+			continue;
+		}
+		k = slab_take(s, sl, out + got, n - got);
+		SLAB_BUG_ON(!k);
+		got += k;
+		slab_relist(s, sl);
+	}
+	s->active += got;
+	s->stats.refills++;
+	if (!got)
+		s->stats.alloc_fail++;
+	slock_unlock(&s->lock);
+	return got;
+}
+
+void cache_drain(struct kmem_cache *s, void **objs, unsigned long n)
+{
+	struct slab *release = NULL, *sl;
+	unsigned long put, i;
+
+	slock_lock(&s->lock);
+	put = s->depot_cap - s->depot_nr;
+	if (put > n)
+		put = n;
+	memcpy(s->depot + s->depot_nr, objs, put * sizeof(void *));
+	s->depot_nr += (unsigned int)put;
+	for (i = put; i < n; i++)
+		slab_put(s, objs[i]);
+	SLAB_BUG_ON(s->active < n);
+	s->active -= n;
+	s->stats.drains++;
+	while (s->empty.nr > EMPTY_KEEP) {
+		sl = s->empty.head;
+		slab_list_del(&s->empty, sl);
+		sl->on_list = SL_NONE;
+		s->nr_slabs--;
+		s->stats.slabs_freed++;
+		sl->next = release;
+		release = sl;
+	}
+	slock_unlock(&s->lock);
+	while (release) {
+		sl = release;
+		release = sl->next;
+		pageheap_free(sl);
+	}
+}
+
+void cache_shrink(struct kmem_cache *s)
+{
+	struct slab *release = NULL, *sl;
+
+	slock_lock(&s->lock);
+	while (s->depot_nr)
+		slab_put(s, s->depot[--s->depot_nr]);
+	while ((sl = s->empty.head)) {
+		slab_list_del(&s->empty, sl);
+		sl->on_list = SL_NONE;
+		s->nr_slabs--;
+		s->stats.slabs_freed++;
+		sl->next = release;
+		release = sl;
+	}
+	slock_unlock(&s->lock);
+	while (release) {
+		sl = release;
+		release = sl->next;
+		pageheap_free(sl);
+	}
+}
+
+static unsigned long validate_list(struct kmem_cache *s, struct slab_list *l,
+				   int which)
+{
+	unsigned long nr = 0, inuse = 0;
+	unsigned int i, free_bits;
+	struct slab *sl;
+
+	for (sl = l->head; sl; sl = sl->next, nr++) {
+		SLAB_BUG_ON(sl->cache != s || sl->kind != SPAN_SLAB);
+		SLAB_BUG_ON(sl->on_list != which || sl->nobj != s->nobj);
+		SLAB_BUG_ON(virt_to_slab((void *)sl->start) != sl);
+		for (i = 0, free_bits = 0; i < SLAB_MAX_OBJS / 64; i++)
+			free_bits += (unsigned int)__builtin_popcountll(
+				sl->freemap[i]);
+		SLAB_BUG_ON(free_bits + sl->inuse != sl->nobj);
+		SLAB_BUG_ON(which == SL_EMPTY && sl->inuse);
+		SLAB_BUG_ON(which == SL_FULL && sl->inuse != sl->nobj);
+		SLAB_BUG_ON(which == SL_PARTIAL &&
+			    (!sl->inuse || sl->inuse == sl->nobj));
+		inuse += sl->inuse;
+	}
+	SLAB_BUG_ON(nr != l->nr);
+	return inuse;
+}
+
+/* Lists match inuse; objects out of slabs = active + depot. */
+void cache_validate(struct kmem_cache *s)
+{
+	unsigned long inuse;
+	unsigned int i;
+
+	slock_lock(&s->lock);
+	inuse = validate_list(s, &s->partial, SL_PARTIAL) +
+		validate_list(s, &s->full, SL_FULL) +
+		validate_list(s, &s->empty, SL_EMPTY);
+	SLAB_BUG_ON(s->partial.nr + s->full.nr + s->empty.nr != s->nr_slabs);
+	SLAB_BUG_ON(inuse != s->active + s->depot_nr);
+	SLAB_BUG_ON(s->depot_nr > s->depot_cap);
+	for (i = 0; i < s->depot_nr; i++) {
+		struct slab *sl = virt_to_slab(s->depot[i]);
+
+		SLAB_BUG_ON(!sl || sl->cache != s ||
+			    slab_obj_index(sl, s, s->depot[i]) < 0);
+	}
+	slock_unlock(&s->lock);
+}
+
+void caches_fork_lock(void)
+{
+	struct kmem_cache *s;
+	unsigned int i;
+
+	slock_lock(&caches_lock);
+	for (s = named_caches; s; s = s->next_named)
+		slock_lock(&s->lock);
+	for (i = 0; i < NR_KMALLOC; i++)
+		slock_lock(&kmalloc_caches[i].lock);
+}
+
+void caches_fork_unlock(int child)
+{
+	struct kmem_cache *s;
+	unsigned int i;
+
+	for (i = 0; i < NR_KMALLOC; i++) {
+		if (child)
+			slock_fork_child(&kmalloc_caches[i].lock);
+		else
+			slock_unlock(&kmalloc_caches[i].lock);
+	}
+	for (s = named_caches; s; s = s->next_named) {
+		if (child)
+			slock_fork_child(&s->lock);
+		else
+			slock_unlock(&s->lock);
+	}
+	if (child)
+		slock_fork_child(&caches_lock);
+	else
+		slock_unlock(&caches_lock);
+}
+
+/* ---- named caches: the kernel's object cache API ---- */
+
+struct kmem_cache *kmem_cache_create(const char *name, size_t size,
+				     size_t align, unsigned int flags,
+				     void (*ctor)(void *))
+{
+	struct kmem_cache *s;
+
+	if (!name || !size || size > KMALLOC_MAX || (align & (align - 1)) ||
+	    align > PAGE_SIZE ||
+	    (flags & ~(SLAB_HWCACHE_ALIGN | SLAB_POISON))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((flags & SLAB_POISON) && ctor) {
+		errno = EINVAL;	/* poison would destroy constructed state */
+		return NULL;
+	}
+	if (!slab_ready()) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (flags & SLAB_HWCACHE_ALIGN && align < 64)
+		align = 64;
+	if (align < SLAB_MIN_ALIGN)
+		align = SLAB_MIN_ALIGN;
+	size = (size + align - 1) & ~(align - 1);
+	s = meta_alloc(sizeof(*s));
+	if (!s || cache_setup(s, name, size, flags, ctor, -1)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	slock_lock(&caches_lock);
+	s->next_named = named_caches;
+	named_caches = s;
+	slock_unlock(&caches_lock);
+	return s;
+}
+
+void *kmem_cache_alloc(struct kmem_cache *s)
+{
+	void *p = NULL;
+
+	if (!s || (s->flags & SLAB_DEAD))
+		slab_misuse("kmem_cache_alloc(%p): not a live cache", (void *)s);
+	if (slab_tls.busy || !cache_refill(s, &p, 1)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return p;
+}
+
+void *kmem_cache_zalloc(struct kmem_cache *s)
+{
+	void *p = kmem_cache_alloc(s);
+
+	if (p)
+		memset(p, 0, s->size);
+	return p;
+}
+
+void kmem_cache_free(struct kmem_cache *s, void *p)
+{
+	struct slab *sl;
+
+	if (!p)
+		return;
+	sl = virt_to_slab(p);
+	if (!s || !sl || sl->kind != SPAN_SLAB || !span_contains(sl, p) ||
+	    sl->cache != s || slab_obj_index(sl, s, p) < 0)
+		slab_misuse("kmem_cache_free(%s, %p): not an object of this cache",
+			    s ? s->name : "NULL", p);
+	if (s->flags & SLAB_POISON)
+		memset(p, 0x6b, s->size);
+	cache_drain(s, &p, 1);
+}
+
+int kmem_cache_destroy(struct kmem_cache *s)
+{
+	struct kmem_cache **pp;
+	unsigned long active;
+
+	if (!s)
+		return 0;
+	slock_lock(&caches_lock);
+	slock_lock(&s->lock);
+	active = s->active;
+	slock_unlock(&s->lock);
+	if (active) {
+		slock_unlock(&caches_lock);
+		slab_warn("kmem_cache_destroy(%s): %lu objects still in use; cache left alive",
+			  s->name, active);
+		errno = EBUSY;
+		return -1;
+	}
+	for (pp = &named_caches; *pp; pp = &(*pp)->next_named) {
+		if (*pp == s) {
+			*pp = s->next_named;
+			break;
+		}
+	}
+	slock_unlock(&caches_lock);
+	cache_shrink(s);
+	SLAB_BUG_ON(s->nr_slabs);
+	/* The struct stays mapped (meta memory): late use is caught above. */
+	s->flags |= SLAB_DEAD;
+	return 0;
+}
+
+const char *kmem_cache_name(const struct kmem_cache *s)
+{
+	return s->name;
+}
+
+size_t kmem_cache_size(const struct kmem_cache *s)
+{
+	return s->size;
+}

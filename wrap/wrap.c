@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: MIT
+/*
+ * wrap.c - the __wrap_* entry points that -Wl,--wrap=X routes X to.
+ *
+ * All of them live in this one object file, which slab-config's -u flag
+ * pulls into every link: a static link wraps calls made by libc.a members
+ * that are scanned after our archive (musl's valloc calls memalign), so
+ * every entry point must be there whatever the program itself calls.
+ *
+ * Ownership: a pointer in the arena is ours (and is checked: a pointer that
+ * is not an object start aborts with a message); any other pointer is
+ * libc's and goes to __real_*. When we cannot serve a request (arena
+ * exhausted or unavailable) libc's allocator serves it.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "glue.h"
+#include "internal.h"
+#include "slab.h"
+
+#define __wrap_entry __attribute__((visibility("default")))
+
+void *__wrap_malloc(size_t size) __wrap_entry;
+void __wrap_free(void *p) __wrap_entry;
+void *__wrap_calloc(size_t n, size_t size) __wrap_entry;
+void *__wrap_realloc(void *p, size_t size) __wrap_entry;
+void *__wrap_reallocarray(void *p, size_t n, size_t size) __wrap_entry;
+void *__wrap_aligned_alloc(size_t align, size_t size) __wrap_entry;
+int __wrap_posix_memalign(void **memptr, size_t align, size_t size) __wrap_entry;
+void *__wrap_memalign(size_t align, size_t size) __wrap_entry;
+void *__wrap_valloc(size_t size) __wrap_entry;
+void *__wrap_pvalloc(size_t size) __wrap_entry;
+size_t __wrap_malloc_usable_size(void *p) __wrap_entry;
+void __wrap_free_sized(void *p, size_t size) __wrap_entry;
+void __wrap_free_aligned_sized(void *p, size_t align, size_t size) __wrap_entry;
+ssize_t __wrap_getdelim(char **lineptr, size_t *n, int delim,
+			FILE *stream) __wrap_entry;
+ssize_t __wrap_getline(char **lineptr, size_t *n, FILE *stream) __wrap_entry;
+
+static int power_of_two(size_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+void *__wrap_malloc(size_t size)
+{
+	void *p = slab_malloc(size);
+
+	if (likely(p))
+		return p;
+	return __real_malloc(size);
+}
+
+void __wrap_free(void *p)
+{
+	if (likely(in_arena(p))) {
+		slab_free(p);
+		return;
+	}
+	if (p)
+		__real_free(p);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+	size_t total;
+	void *p;
+
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	p = slab_calloc(total);
+	if (likely(p))
+		return p;
+	return __real_calloc(n, size);
+}
+
+void *__wrap_realloc(void *p, size_t size)
+{
+	size_t old;
+	void *q;
+
+	if (!p)
+		return __wrap_malloc(size);
+	if (!in_arena(p))
+		return __real_realloc(p, size);
+	if (!size && SLAB_REALLOC_ZERO_FREES) {
+		slab_free(p);
+		return NULL;
+	}
+	if (unlikely(slab_state != SLAB_STATE_READY)) {
+		/* Degraded fork child: copy out to libc, leak ours. */
+		old = slab_usable_arena(p);
+		q = __real_malloc(size);
+		if (q)
+			memcpy(q, p, old < size ? old : size);
+		return q;
+	}
+	q = slab_resize_inplace(p, size, &old);
+	if (q)
+		return q;
+	q = slab_malloc(size);
+	if (!q)
+		q = __real_malloc(size);
+	if (!q)
+		return NULL;
+	memcpy(q, p, old < size ? old : size);
+	slab_free(p);
+	return q;
+}
+
+void *__wrap_reallocarray(void *p, size_t n, size_t size)
+{
+	size_t total;
+
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __wrap_realloc(p, total);
+}
+
+/* @align is a power of two (or 0, taken as 1 like both libcs do). */
+static void *aligned(size_t align, size_t size)
+{
+	void *p = slab_memalign(align, size);
+
+	if (likely(p))
+		return p;
+	return __real_aligned_alloc(align > sizeof(void *) ? align :
+				    sizeof(void *), size);
+}
+
+void *__wrap_aligned_alloc(size_t align, size_t size)
+{
+	if (align && !power_of_two(align)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return aligned(align, size);
+}
+
+void *__wrap_memalign(size_t align, size_t size)
+{
+	return __wrap_aligned_alloc(align, size);
+}
+
+int __wrap_posix_memalign(void **memptr, size_t align, size_t size)
+{
+	void *p;
+
+	if (!power_of_two(align) || align % sizeof(void *))
+		return EINVAL;
+	p = slab_memalign(align, size);
+	if (unlikely(!p))
+		return __real_posix_memalign(memptr, align, size);
+	*memptr = p;
+	return 0;
+}
+
+void *__wrap_valloc(size_t size)
+{
+	return aligned(PAGE_SIZE, size);
+}
+
+void *__wrap_pvalloc(size_t size)
+{
+	if (size > SIZE_MAX - (PAGE_SIZE - 1)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size = (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+	return aligned(PAGE_SIZE, size ? size : PAGE_SIZE);
+}
+
+size_t __wrap_malloc_usable_size(void *p)
+{
+	if (!p)
+		return 0;
+	if (in_arena(p))
+		return slab_usable_arena(p);
+	return __real_malloc_usable_size(p);
+}
+
+void __wrap_free_sized(void *p, size_t size)
+{
+	if (p && in_arena(p) && size > slab_usable_arena(p))
+		slab_misuse("free_sized(%p, %zu): object is only %zu bytes",
+			    p, size, slab_usable_arena(p));
+	__wrap_free(p);
+}
+
+void __wrap_free_aligned_sized(void *p, size_t align, size_t size)
+{
+	if (p && in_arena(p) && ((uintptr_t)p & (align - 1)))
+		slab_misuse("free_aligned_sized(%p, %zu, %zu): pointer is not so aligned",
+			    p, align, size);
+	__wrap_free_sized(p, size);
+}
+
+ssize_t __wrap_getdelim(char **lineptr, size_t *n, int delim, FILE *stream)
+{
+	/*
+	 * glibc's libc.so grows the buffer with its own realloc, which must
+	 * not see ours: hand it a NULL buffer instead (getdelim overwrites
+	 * the contents anyway). In a static musl link getdelim's realloc is
+	 * wrapped and needs nothing.
+	 */
+	if (SLAB_LIBC_REALLOCS_GETLINE && lineptr && n && stream &&
+	    *lineptr && in_arena(*lineptr)) {
+		__wrap_free(*lineptr);
+		*lineptr = NULL;
+		*n = 0;
+	}
+	return __real_getdelim(lineptr, n, delim, stream);
+}
+
+ssize_t __wrap_getline(char **lineptr, size_t *n, FILE *stream)
+{
+	return __wrap_getdelim(lineptr, n, '\n', stream);
+}
+
+/* Public introspection helpers. */
+int slab_owns(const void *p)
+{
+	struct slab *sl;
+
+	if (!p || !in_arena(p))
+		return 0;
+	sl = virt_to_slab(p);
+	if (!sl || !span_contains(sl, p))
+		return 0;
+	if (sl->kind == SPAN_SLAB)
+		return slab_obj_index(sl, sl->cache, p) >= 0;
+	return sl->kind == SPAN_LARGE && (uintptr_t)p == sl->start;
+}
