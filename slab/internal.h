@@ -15,6 +15,9 @@
 #define likely(x)	__builtin_expect(!!(x), 1)
 #define unlikely(x)	__builtin_expect(!!(x), 0)
 #define __hidden	__attribute__((visibility("hidden")))
+#ifndef __always_inline
+#define __always_inline	inline __attribute__((always_inline))
+#endif
 #define __noreturn	__attribute__((noreturn))
 #define __printf(a, b)	__attribute__((format(printf, a, b)))
 
@@ -110,7 +113,7 @@ void pageheap_fork_unlock(int child) __hidden;
  * virt_to_slab - the descriptor of the run holding @p, or NULL when @p is
  * not in the arena. The caller checks kind and range (stale entries).
  */
-static inline struct slab *virt_to_slab(const void *p)
+static __always_inline struct slab *virt_to_slab(const void *p)
 {
 	uintptr_t off = (uintptr_t)p - slab_arena.base;
 
@@ -119,12 +122,12 @@ static inline struct slab *virt_to_slab(const void *p)
 	return slab_arena.pagemap[off >> PAGE_SHIFT];
 }
 
-static inline int in_arena(const void *p)
+static __always_inline int in_arena(const void *p)
 {
 	return (uintptr_t)p - slab_arena.base < slab_arena.size;
 }
 
-static inline int span_contains(const struct slab *s, const void *p)
+static __always_inline int span_contains(const struct slab *s, const void *p)
 {
 	return (uintptr_t)p - s->start < ((uintptr_t)s->npages << PAGE_SHIFT);
 }
@@ -133,13 +136,16 @@ static inline int span_contains(const struct slab *s, const void *p)
 
 extern uint32_t kmalloc_size[NR_KMALLOC] __hidden;
 
+/* Class of sizes 0..1024 by (size + 15) / 16: one load. */
+extern uint8_t kmalloc_index_small[1024 / 16 + 1] __hidden;
+
 /* Class index for 0 <= size <= KMALLOC_MAX. */
-static inline unsigned int size_to_class(size_t size)
+static __always_inline unsigned int size_to_class(size_t size)
 {
 	unsigned int k, shift;
 
-	if (size <= 128)
-		return size ? (unsigned int)((size - 1) >> 4) : 0;
+	if (likely(size <= 1024))
+		return kmalloc_index_small[(size + 15) >> 4];
 	k = 63 - (unsigned int)__builtin_clzl(size - 1);	/* 2^k < size */
 	shift = k - 3;
 	return (k - 7) * 8 + (unsigned int)((size - 1) >> shift);
@@ -167,13 +173,12 @@ void caches_fork_lock(void) __hidden;
 void caches_fork_unlock(int child) __hidden;
 
 /* Object index of @p in slab @sl, or -1 if @p is not an object start. */
-static inline long slab_obj_index(const struct slab *sl,
-				  const struct kmem_cache *s, const void *p)
+static __always_inline long slab_obj_index(const struct slab *sl, const void *p)
 {
 	uintptr_t off = (uintptr_t)p - sl->start;
-	uintptr_t idx = (uintptr_t)(((uint64_t)off * s->recip) >> 32);
+	uintptr_t idx = (uintptr_t)(((uint64_t)off * sl->recip) >> 32);
 
-	if (unlikely(idx * s->size != off || idx >= sl->nobj))
+	if (unlikely(off >= sl->objs_end || idx * sl->size != off))
 		return -1;
 	return (long)idx;
 }
@@ -193,19 +198,32 @@ void percpu_fork_unlock(int child) __hidden;
 /* Objects cached in the per-CPU and per-thread layers for slot @slot. */
 unsigned long percpu_cached(int slot) __hidden;
 
+/* A cache with a per-CPU slot: rseq pop, else the slow path. */
 static inline void *cache_alloc(struct kmem_cache *s)
 {
-	void *p = rseq_pop(&slab_fast, (unsigned int)s->slot);
+	void *p;
 
-	if (likely(p))
-		return p;
+	rseq_pop_or_goto(&slab_fast, (unsigned int)s->slot, p, slow);
+	return p;
+slow:
 	return cache_alloc_slow(s);
+}
+
+static __always_inline void *kmalloc_class(unsigned int c)
+{
+	void *p;
+
+	rseq_pop_or_goto(&slab_fast, c, p, slow);
+	return p;
+slow:
+	return cache_alloc_slow(&kmalloc_caches[c]);
 }
 
 static inline void cache_free(struct kmem_cache *s, void *p)
 {
-	if (likely(rseq_push(&slab_fast, (unsigned int)s->slot, p)))
-		return;
+	rseq_push_or_goto(&slab_fast, (unsigned int)s->slot, p, slow);
+	return;
+slow:
 	cache_free_slow(s, p);
 }
 
@@ -227,30 +245,56 @@ void *slab_calloc(size_t size) __hidden;
 /* Report a pointer that is in the arena but is not an object start. */
 void slab_bad_pointer(const char *op, const void *p) __noreturn __hidden;
 
-static inline void *slab_malloc(size_t size)
+static __always_inline void *slab_malloc(size_t size)
 {
 	if (likely(size <= KMALLOC_MAX))
-		return cache_alloc(&kmalloc_caches[size_to_class(size)]);
+		return kmalloc_class(size_to_class(size));
 	return slab_alloc_large(size, 0);
+}
+
+/*
+ * malloc() proper: like slab_malloc(), but the slow path (refill, large
+ * runs, libc when we have no memory) is one tail call, so the fast path
+ * keeps no frame.
+ */
+void *malloc_slow(size_t size) __hidden;
+static __always_inline void *slab_malloc_or_libc(size_t size)
+{
+	unsigned int c;
+	void *p;
+
+	if (likely(size <= 1024))
+		c = kmalloc_index_small[(size + 15) >> 4];
+	else if (size <= KMALLOC_MAX)
+		c = size_to_class(size);
+	else
+		goto slow;
+	rseq_pop_or_goto(&slab_fast, c, p, slow);
+	return p;
+slow:
+	return malloc_slow(size);
 }
 
 /*
  * Free a pointer known to be in the arena: the common case (an object of a
  * kmalloc cache with a per-CPU slot) inline, the rest out of line.
  */
-static inline void slab_free(void *p)
+static __always_inline void slab_free(void *p)
 {
 	struct slab *sl = virt_to_slab(p);
-	struct kmem_cache *s;
 
-	if (likely(sl && sl->kind == SPAN_SLAB && span_contains(sl, p))) {
-		s = sl->cache;
-		if (likely(slab_obj_index(sl, s, p) >= 0 && s->slot >= 0)) {
-			cache_free(s, p);
-			return;
-		}
+	/*
+	 * Everything the check reads is in the descriptor's first line;
+	 * slot >= 0 only for slabs of caches with a per-CPU slot.
+	 */
+	if (likely(sl && sl->slot >= 0 && slab_obj_index(sl, p) >= 0)) {
+		rseq_push_or_goto(&slab_fast, (unsigned int)sl->slot, p, slow);
+		return;
 	}
 	slab_free_arena(p);
+	return;
+slow:
+	cache_free_slow(sl->cache, p);
 }
 
 #endif /* SLAB_INTERNAL_H */

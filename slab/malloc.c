@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "glue.h"
 #include "internal.h"
 
 void *slab_alloc_large(size_t size, size_t align)
@@ -32,8 +33,19 @@ void *slab_alloc_large(size_t size, size_t align)
 	s = pageheap_alloc(npages, align_pages, SPAN_LARGE);
 	if (!s)
 		return NULL;
-	s->size = size;
+	s->req = size;
 	return (void *)s->start;
+}
+
+void *malloc_slow(size_t size)
+{
+	void *p;
+
+	if (size <= KMALLOC_MAX)
+		p = cache_alloc_slow(&kmalloc_caches[size_to_class(size)]);
+	else
+		p = slab_alloc_large(size, 0);
+	return p ? p : __real_malloc(size);
 }
 
 void *slab_memalign(size_t align, size_t size)
@@ -45,7 +57,7 @@ void *slab_memalign(size_t align, size_t size)
 	if (align <= PAGE_SIZE && size <= KMALLOC_MAX) {
 		r = ((size ? size : 1) + align - 1) & ~(align - 1);
 		if (r <= KMALLOC_MAX)
-			return cache_alloc(&kmalloc_caches[size_to_class(r)]);
+			return kmalloc_class(size_to_class(r));
 	}
 	return slab_alloc_large(size, align);
 }
@@ -99,7 +111,7 @@ void slab_free_arena(void *p)
 		return;	/* degraded fork child: never take a lock */
 	if (sl && sl->kind == SPAN_SLAB && span_contains(sl, p)) {
 		s = sl->cache;
-		if (slab_obj_index(sl, s, p) < 0)
+		if (slab_obj_index(sl, p) < 0)
 			slab_bad_pointer("free", p);
 		if (s->slot >= 0) {
 			cache_free(s, p);
@@ -124,7 +136,7 @@ size_t slab_usable_arena(const void *p)
 	struct slab *sl = virt_to_slab(p);
 
 	if (sl && sl->kind == SPAN_SLAB && span_contains(sl, p) &&
-	    slab_obj_index(sl, sl->cache, p) >= 0)
+	    slab_obj_index(sl, p) >= 0)
 		return sl->cache->size;
 	if (sl && sl->kind == SPAN_LARGE && (uintptr_t)p == sl->start)
 		return (size_t)sl->npages << PAGE_SHIFT;
@@ -150,11 +162,11 @@ void *slab_resize_inplace(void *p, size_t size, size_t *old)
 	npages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
 	if (npages <= sl->npages) {
 		pageheap_shrink(sl, npages);
-		sl->size = size;
+		sl->req = size;
 		return p;
 	}
 	if (pageheap_grow(sl, npages)) {
-		sl->size = size;
+		sl->req = size;
 		return p;
 	}
 	return NULL;

@@ -95,6 +95,7 @@ static struct slab *desc_get(void)
 static void desc_put(struct slab *s)
 {
 	s->kind = SPAN_NONE;
+	s->slot = -1;
 	s->next = desc_free;
 	desc_free = s;
 }
@@ -184,6 +185,7 @@ static void free_del(struct slab *s)
 static void free_add(struct slab *s)
 {
 	s->kind = SPAN_FREE;
+	s->slot = -1;
 	map_span(s);
 	list_add(bin_of(s->npages), s);
 	ph.free_bytes += (size_t)s->npages << PAGE_SHIFT;
@@ -333,6 +335,7 @@ struct slab *pageheap_alloc(size_t npages, size_t align_pages, int kind)
 		goto fail;
 	}
 	s->kind = (uint8_t)kind;
+	s->slot = -1;	/* new_slab() sets a slab's slot */
 	s->next = s->prev = s->lru_next = s->lru_prev = NULL;
 	map_span(s);
 	if (kind == SPAN_LARGE) {
@@ -387,6 +390,7 @@ void pageheap_free(struct slab *s)
 		ph.large_nr--;
 	}
 	s->kind = SPAN_FREE;
+	s->slot = -1;
 	s->dirty = 1;
 	s->free_ms = now_ms();
 	s = coalesce(s);

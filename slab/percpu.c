@@ -190,6 +190,7 @@ static void choose_mode(void)
 
 int percpu_init(void)
 {
+	unsigned int i;
 	void *p;
 
 	nr_cpus = possible_cpus();
@@ -213,6 +214,9 @@ int percpu_init(void)
 		return 0;
 	}
 	slab_fast.percpu_base = p;
+	for (i = 0; i < NR_CPU_SLOTS; i++)
+		slab_fast.slot_base[i] = slab_fast.percpu_base +
+					 slab_fast.slot_off[i];
 	if (slab_tls.registered && have_key)
 		pthread_setspecific(thread_key, (void *)1);
 	if (slab_tls.registered)

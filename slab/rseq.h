@@ -80,59 +80,52 @@ struct rseq_area {
 	"shlq $16, %%rax\n\t"						\
 	"addq %[bases], %%rax\n\t"
 
-#define RSEQ_INPUTS(f, bases)						\
-	[off] "r"((f)->rseq_off), [idx] "r"((f)->idx_off),		\
-	[ncpus] "r"((f)->ncpus), [bases] "r"(bases)
+#define RSEQ_INPUTS(_f, _b)						\
+	[off] "r"((_f)->rseq_off), [idx] "r"((_f)->idx_off),		\
+	[ncpus] "r"((_f)->ncpus), [bases] "r"(_b)
 
 _Static_assert(REGION_SHIFT == 16, "RSEQ_PROLOGUE shifts by 16");
 
 /*
  * Pop: if (count == 0) goto slow; obj = objs[count - 1]; commit count - 1.
+ * A statement: on success @obj is set, else control goes to @slow.
  */
-static inline __attribute__((always_inline)) void *
-rseq_pop(const struct slab_fast *f, unsigned int slot)
-{
-	char *bases = f->percpu_base + f->slot_off[slot];
-	void *obj;
-
-	asm goto(RSEQ_PROLOGUE("%l[slow]")
-		 "movl -8(%%rax), %%ecx\n\t"
-		 "testl %%ecx, %%ecx\n\t"
-		 "jz %l[slow]\n\t"
-		 "movq -8(%%rax,%%rcx,8), %[obj]\n\t"
-		 "decl %%ecx\n\t"
-		 "movl %%ecx, -8(%%rax)\n\t"	/* commit */
-		 "2:\n\t"
-		 : [obj] "=r"(obj)
-		 : RSEQ_INPUTS(f, bases)
-		 : "rax", "rcx", "memory", "cc"
-		 : slow);
-	return obj;
-slow:
-	return NULL;
-}
+#define rseq_pop_or_goto(_f, _slot, _obj, _slow)				\
+	asm goto(RSEQ_PROLOGUE("%l[" #_slow "]")				\
+		 "movl -8(%%rax), %%ecx\n\t"				\
+		 "testl %%ecx, %%ecx\n\t"				\
+		 "jz %l[" #_slow "]\n\t"				\
+		 "movq -8(%%rax,%%rcx,8), %[obj]\n\t"			\
+		 "decl %%ecx\n\t"					\
+		 "movl %%ecx, -8(%%rax)\n\t"	/* commit */		\
+		 "2:\n\t"						\
+		 : [obj] "=r"(_obj)					\
+		 : RSEQ_INPUTS(_f, (_f)->slot_base[_slot])		\
+		 : "rax", "rcx", "memory", "cc"				\
+		 : _slow)
 
 /*
  * Push: if (count >= cap) goto slow; objs[count] = obj; commit count + 1.
  */
+#define rseq_push_or_goto(_f, _slot, _obj, _slow)				\
+	asm goto(RSEQ_PROLOGUE("%l[" #_slow "]")				\
+		 "movl -8(%%rax), %%ecx\n\t"				\
+		 "cmpl %[cap], %%ecx\n\t"				\
+		 "jae %l[" #_slow "]\n\t"				\
+		 "movq %[obj], (%%rax,%%rcx,8)\n\t"			\
+		 "incl %%ecx\n\t"					\
+		 "movl %%ecx, -8(%%rax)\n\t"	/* commit */		\
+		 "2:\n\t"						\
+		 :							\
+		 : RSEQ_INPUTS(_f, (_f)->slot_base[_slot]),		\
+		   [cap] "r"((_f)->slot_cap[_slot]), [obj] "r"(_obj)	\
+		 : "rax", "rcx", "memory", "cc"				\
+		 : _slow)
+
 static inline __attribute__((always_inline)) int
 rseq_push(const struct slab_fast *f, unsigned int slot, void *obj)
 {
-	char *bases = f->percpu_base + f->slot_off[slot];
-
-	asm goto(RSEQ_PROLOGUE("%l[slow]")
-		 "movl -8(%%rax), %%ecx\n\t"
-		 "cmpl %[cap], %%ecx\n\t"
-		 "jae %l[slow]\n\t"
-		 "movq %[obj], (%%rax,%%rcx,8)\n\t"
-		 "incl %%ecx\n\t"
-		 "movl %%ecx, -8(%%rax)\n\t"	/* commit */
-		 "2:\n\t"
-		 :
-		 : RSEQ_INPUTS(f, bases), [cap] "r"(f->slot_cap[slot]),
-		   [obj] "r"(obj)
-		 : "rax", "rcx", "memory", "cc"
-		 : slow);
+	rseq_push_or_goto(f, slot, obj, slow);
 	return 1;
 slow:
 	return 0;
@@ -146,7 +139,7 @@ static inline unsigned long
 rseq_push_batch(const struct slab_fast *f, unsigned int slot, void **objs,
 		unsigned long n)
 {
-	char *bases = f->percpu_base + f->slot_off[slot];
+	char *bases = f->slot_base[slot];
 	unsigned long k;
 
 	asm goto(RSEQ_PROLOGUE("%l[slow]")
@@ -186,7 +179,7 @@ static inline unsigned long
 rseq_pop_batch(const struct slab_fast *f, unsigned int slot, void **out,
 	       unsigned long n)
 {
-	char *bases = f->percpu_base + f->slot_off[slot];
+	char *bases = f->slot_base[slot];
 	unsigned long k;
 
 	asm goto(RSEQ_PROLOGUE("%l[slow]")
@@ -219,11 +212,10 @@ slow:
 #else /* no rseq asm for this architecture: the fallback path runs */
 #define SLAB_HAVE_RSEQ_ASM_VALUE 0
 
-static inline void *rseq_pop(const struct slab_fast *f, unsigned int slot)
-{
-	(void)f; (void)slot;
-	return NULL;
-}
+#define rseq_pop_or_goto(f, slot, obj, slow)	\
+	do { (void)(f); (void)(slot); obj = NULL; goto slow; } while (0)
+#define rseq_push_or_goto(f, slot, obj, slow)	\
+	do { (void)(f); (void)(slot); (void)(obj); goto slow; } while (0)
 static inline int rseq_push(const struct slab_fast *f, unsigned int slot,
 			    void *obj)
 {

@@ -28,6 +28,7 @@
 
 struct kmem_cache kmalloc_caches[NR_KMALLOC];
 uint32_t kmalloc_size[NR_KMALLOC];
+uint8_t kmalloc_index_small[1024 / 16 + 1];
 struct slock caches_lock;
 struct kmem_cache *named_caches;
 
@@ -119,6 +120,13 @@ int kmalloc_init(void)
 			return -1;
 		slab_fast.slot_cap[i] = slot_capacity(sz);
 	}
+	for (i = 0; i <= 1024 / 16; i++) {
+		unsigned int c = 0;
+
+		while (kmalloc_size[c] < i * 16)
+			c++;
+		kmalloc_index_small[i] = (uint8_t)c;
+	}
 	SLAB_BUG_ON(kmalloc_size[NR_KMALLOC - 1] != KMALLOC_MAX);
 	SLAB_BUG_ON(size_to_class(KMALLOC_MAX) != NR_KMALLOC - 1);
 	return 0;
@@ -175,7 +183,11 @@ static struct slab *new_slab(struct kmem_cache *s)
 	if (!sl)
 		return NULL;
 	sl->cache = s;
+	sl->slot = s->slot;
+	sl->size = s->size;
+	sl->recip = s->recip;
 	sl->nobj = s->nobj;
+	sl->objs_end = (uint32_t)s->nobj * s->size;
 	sl->inuse = 0;
 	sl->hint = 0;
 	sl->on_list = SL_NONE;
@@ -225,7 +237,7 @@ static void slab_put(struct kmem_cache *s, void *p)
 		     sl->cache != s))
 		slab_misuse("free of %p: not an object of cache %s", p,
 			    s->name);
-	idx = slab_obj_index(sl, s, p);
+	idx = slab_obj_index(sl, p);
 	if (unlikely(idx < 0))
 		slab_misuse("free of %p: not the start of an object of cache %s",
 			    p, s->name);
@@ -373,7 +385,7 @@ void cache_validate(struct kmem_cache *s)
 		struct slab *sl = virt_to_slab(s->depot[i]);
 
 		SLAB_BUG_ON(!sl || sl->cache != s ||
-			    slab_obj_index(sl, s, s->depot[i]) < 0);
+			    slab_obj_index(sl, s->depot[i]) < 0);
 	}
 	slock_unlock(&s->lock);
 }
@@ -482,7 +494,7 @@ void kmem_cache_free(struct kmem_cache *s, void *p)
 		return;
 	sl = virt_to_slab(p);
 	if (!s || !sl || sl->kind != SPAN_SLAB || !span_contains(sl, p) ||
-	    sl->cache != s || slab_obj_index(sl, s, p) < 0)
+	    sl->cache != s || slab_obj_index(sl, p) < 0)
 		slab_misuse("kmem_cache_free(%s, %p): not an object of this cache",
 			    s ? s->name : "NULL", p);
 	if (s->flags & SLAB_POISON)

@@ -61,23 +61,25 @@ enum span_kind {
  * [start, start + npages): stale entries fail that check.
  */
 struct slab {
-	struct slab *next, *prev;	/* cache list or free bin */
-	struct slab *lru_next, *lru_prev; /* dirty free spans, oldest last */
+	/* Hot: read by free() without a lock; constant while allocated. */
 	uintptr_t start;
 	uint32_t npages;
 	uint8_t kind;
 	uint8_t dirty;			/* SPAN_FREE: may hold resident pages */
-	uint8_t on_list;		/* SLAB: SL_* below */
-	uint8_t pad;
-	uint64_t free_ms;		/* SPAN_FREE: when it became dirty */
-	/* SPAN_SLAB */
-	struct kmem_cache *cache;
+	int16_t slot;			/* per-CPU slot; -1 unless SPAN_SLAB */
+	uint32_t size;			/* SPAN_SLAB: object size */
+	uint32_t recip;			/* SPAN_SLAB: ceil(2^32 / size) */
+	uint32_t objs_end;		/* SPAN_SLAB: nobj * size */
 	uint16_t nobj;
 	uint16_t inuse;			/* objects not in freemap */
 	uint16_t hint;			/* first freemap word with a bit set */
+	uint8_t on_list;		/* SPAN_SLAB: SL_* below */
+	struct kmem_cache *cache;
+	struct slab *next, *prev;	/* cache list or free bin */
+	struct slab *lru_next, *lru_prev; /* dirty free spans, oldest last */
+	uint64_t free_ms;		/* SPAN_FREE: when it became dirty */
 	uint64_t freemap[SLAB_MAX_OBJS / 64];	/* bit set = free */
-	/* SPAN_LARGE */
-	size_t size;			/* requested size */
+	size_t req;			/* SPAN_LARGE: requested size */
 };
 
 enum { SL_NONE, SL_PARTIAL, SL_FULL, SL_EMPTY };
@@ -139,6 +141,7 @@ struct slab_fast {
 	uint32_t pad;
 	uint32_t slot_off[NR_CPU_SLOTS];
 	uint32_t slot_cap[NR_CPU_SLOTS];
+	char *slot_base[NR_CPU_SLOTS];	/* percpu_base + slot_off */
 };
 
 /* Per-thread state (percpu.c). */

@@ -47,11 +47,7 @@ static int power_of_two(size_t x)
 
 void *__wrap_malloc(size_t size)
 {
-	void *p = slab_malloc(size);
-
-	if (likely(p))
-		return p;
-	return __real_malloc(size);
+	return slab_malloc_or_libc(size);
 }
 
 void __wrap_free(void *p)
@@ -235,6 +231,6 @@ int slab_owns(const void *p)
 	if (!sl || !span_contains(sl, p))
 		return 0;
 	if (sl->kind == SPAN_SLAB)
-		return slab_obj_index(sl, sl->cache, p) >= 0;
+		return slab_obj_index(sl, p) >= 0;
 	return sl->kind == SPAN_LARGE && (uintptr_t)p == sl->start;
 }
