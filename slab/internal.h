@@ -137,7 +137,7 @@ static __always_inline int span_contains(const struct slab *s, const void *p)
 extern uint32_t kmalloc_size[NR_KMALLOC] __hidden;
 
 /* Class of sizes 0..1024 by (size + 15) / 16: one load. */
-extern uint8_t kmalloc_index_small[1024 / 16 + 1] __hidden;
+extern const uint8_t kmalloc_index_small[1024 / 16 + 1] __hidden;
 
 /* Class index for 0 <= size <= KMALLOC_MAX. */
 static __always_inline unsigned int size_to_class(size_t size)
@@ -270,6 +270,9 @@ static __always_inline void *slab_malloc_or_libc(size_t size)
 	else
 		goto slow;
 	rseq_pop_or_goto(&slab_fast, c, p, slow);
+	if (SLAB_DEBUG && (!virt_to_slab(p) || virt_to_slab(p)->slot != (int)c))
+		slab_bug("malloc(%zu): popped %p from slot %u, its slab has slot %d",
+			 size, p, c, virt_to_slab(p) ? virt_to_slab(p)->slot : -9);
 	return p;
 slow:
 	return malloc_slow(size);
@@ -288,6 +291,12 @@ static __always_inline void slab_free(void *p)
 	 * slot >= 0 only for slabs of caches with a per-CPU slot.
 	 */
 	if (likely(sl && sl->slot >= 0 && slab_obj_index(sl, p) >= 0)) {
+		if (SLAB_DEBUG && (sl->kind != SPAN_SLAB ||
+				   sl->slot != sl->cache->slot ||
+				   sl->size != sl->cache->size))
+			slab_bug("free(%p): slab %p kind %d slot %d size %u, cache %s slot %d",
+				 p, (void *)sl, sl->kind, sl->slot, sl->size,
+				 sl->cache->name, sl->cache->slot);
 		rseq_push_or_goto(&slab_fast, (unsigned int)sl->slot, p, slow);
 		return;
 	}

@@ -45,6 +45,9 @@ void *malloc_slow(size_t size)
 		p = cache_alloc_slow(&kmalloc_caches[size_to_class(size)]);
 	else
 		p = slab_alloc_large(size, 0);
+	if (SLAB_DEBUG && p && slab_usable_arena(p) < size)
+		slab_bug("malloc_slow(%zu) gave %p of %zu bytes", size, p,
+			 slab_usable_arena(p));
 	return p ? p : __real_malloc(size);
 }
 

@@ -345,6 +345,8 @@ struct slab *pageheap_alloc(size_t npages, size_t align_pages, int kind)
 	if (lru_tail)
 		purge_locked(0);
 	slock_unlock(&ph_lock);
+	if (SLAB_DEBUG)
+		pageheap_validate();
 	return s;
 fail:
 	slock_unlock(&ph_lock);
@@ -397,6 +399,8 @@ void pageheap_free(struct slab *s)
 	free_add(s);
 	purge_locked(0);
 	slock_unlock(&ph_lock);
+	if (SLAB_DEBUG)
+		pageheap_validate();
 }
 
 void pageheap_shrink(struct slab *s, size_t npages)
@@ -474,11 +478,12 @@ void pageheap_get_stats(struct pageheap_stats *st)
  */
 void pageheap_validate(void)
 {
-	size_t i = 0, npages = frontier >> PAGE_SHIFT, free_b = 0, dirty_b = 0;
+	size_t i = 0, npages, free_b = 0, dirty_b = 0;
 	struct slab *s, *prev = NULL, *b;
 	int found;
 
 	slock_lock(&ph_lock);
+	npages = frontier >> PAGE_SHIFT;
 	while (i < npages) {
 		s = slab_arena.pagemap[i];
 		SLAB_BUG_ON(!s || s->start != slab_arena.base + (i << PAGE_SHIFT));
@@ -499,7 +504,13 @@ void pageheap_validate(void)
 		prev = s;
 		i += s->npages;
 	}
-	SLAB_BUG_ON(free_b != ph.free_bytes || dirty_b != ph.dirty_bytes);
+	for (i = 0; i <= NR_BINS; i++)
+		for (b = bins[i]; b; b = b->next)
+			SLAB_BUG_ON(b->kind != SPAN_FREE ||
+				    slab_arena.pagemap[page_index(b->start)] != b);
+	if (free_b != ph.free_bytes || dirty_b != ph.dirty_bytes)
+		slab_bug("page heap counts: free %zu (counted %zu), dirty %zu (counted %zu)",
+			 ph.free_bytes, free_b, ph.dirty_bytes, dirty_b);
 	slock_unlock(&ph_lock);
 }
 

@@ -380,7 +380,19 @@ static void *central_alloc(struct kmem_cache *s)
 	return cache_refill(s, &p, 1) ? p : NULL;
 }
 
+static void *cache_alloc_slow_inner(struct kmem_cache *s);
+
 void *cache_alloc_slow(struct kmem_cache *s)
+{
+	void *p = cache_alloc_slow_inner(s);
+
+	if (SLAB_DEBUG && p && virt_to_slab(p)->cache != s)
+		slab_bug("slow path of %s returned %p of another cache",
+			 s->name, p);
+	return p;
+}
+
+static void *cache_alloc_slow_inner(struct kmem_cache *s)
 {
 	struct slab_tls *t = &slab_tls;
 	void *buf[MAX_BATCH], *p;

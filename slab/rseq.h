@@ -51,8 +51,10 @@ struct rseq_area {
  * RSEQ_PROLOGUE: emit the descriptor (label 3) for the section [1, 2), the
  * abort handler (label 4, after the signature) that leaves for @slow, point
  * rseq->rseq_cs at the descriptor, then open the section at label 1.
- * Then RSEQ_REGION: %rax = this CPU's slot base, or leave for @slow.
+ * Then %rax = this CPU's slot base, or leave for @slow.
  *
+ *	if (!ncpus) goto slow;			before start-up, or no rseq:
+ *						rseq_off is not valid then
  *	rs->rseq_cs = &desc;
  *   1:	idx = *(u32 *)(tp + idx_off);		cpu_id or mm_cid
  *	if (idx >= ncpus) goto slow;		also: not registered (~0)
@@ -71,6 +73,8 @@ struct rseq_area {
 	"4:\n\t"							\
 	"jmp " slow "\n\t"						\
 	".popsection\n\t"						\
+	"testl %[ncpus], %[ncpus]\n\t"					\
+	"jz " slow "\n\t"						\
 	"leaq 3b(%%rip), %%rax\n\t"					\
 	"movq %%rax, %%fs:8(%[off])\n\t"				\
 	"1:\n\t"							\
@@ -82,7 +86,14 @@ struct rseq_area {
 
 #define RSEQ_INPUTS(_f, _b)						\
 	[off] "r"((_f)->rseq_off), [idx] "r"((_f)->idx_off),		\
-	[ncpus] "r"((_f)->ncpus), [bases] "r"(_b)
+	[ncpus] "r"(ncpus_), [bases] "r"(_b)
+
+/*
+ * ncpus is published last (release) at start-up; load it first (acquire)
+ * so that the offsets read after it are the published ones.
+ */
+#define RSEQ_LOAD_NCPUS(_f)						\
+	uint32_t ncpus_ = __atomic_load_n(&(_f)->ncpus, __ATOMIC_ACQUIRE)
 
 _Static_assert(REGION_SHIFT == 16, "RSEQ_PROLOGUE shifts by 16");
 
@@ -91,6 +102,8 @@ _Static_assert(REGION_SHIFT == 16, "RSEQ_PROLOGUE shifts by 16");
  * A statement: on success @obj is set, else control goes to @slow.
  */
 #define rseq_pop_or_goto(_f, _slot, _obj, _slow)				\
+	do {								\
+	RSEQ_LOAD_NCPUS(_f);						\
 	asm goto(RSEQ_PROLOGUE("%l[" #_slow "]")				\
 		 "movl -8(%%rax), %%ecx\n\t"				\
 		 "testl %%ecx, %%ecx\n\t"				\
@@ -102,12 +115,15 @@ _Static_assert(REGION_SHIFT == 16, "RSEQ_PROLOGUE shifts by 16");
 		 : [obj] "=r"(_obj)					\
 		 : RSEQ_INPUTS(_f, (_f)->slot_base[_slot])		\
 		 : "rax", "rcx", "memory", "cc"				\
-		 : _slow)
+		 : _slow);						\
+	} while (0)
 
 /*
  * Push: if (count >= cap) goto slow; objs[count] = obj; commit count + 1.
  */
 #define rseq_push_or_goto(_f, _slot, _obj, _slow)				\
+	do {								\
+	RSEQ_LOAD_NCPUS(_f);						\
 	asm goto(RSEQ_PROLOGUE("%l[" #_slow "]")				\
 		 "movl -8(%%rax), %%ecx\n\t"				\
 		 "cmpl %[cap], %%ecx\n\t"				\
@@ -120,7 +136,8 @@ _Static_assert(REGION_SHIFT == 16, "RSEQ_PROLOGUE shifts by 16");
 		 : RSEQ_INPUTS(_f, (_f)->slot_base[_slot]),		\
 		   [cap] "r"((_f)->slot_cap[_slot]), [obj] "r"(_obj)	\
 		 : "rax", "rcx", "memory", "cc"				\
-		 : _slow)
+		 : _slow);						\
+	} while (0)
 
 static inline __attribute__((always_inline)) int
 rseq_push(const struct slab_fast *f, unsigned int slot, void *obj)
@@ -132,6 +149,13 @@ slow:
 }
 
 /*
+ * The batch operations return a count, so they are plain asm: gcc 12
+ * merges an asm goto's label path with its fallthrough and may read the
+ * output register there, which holds garbage after an abort. Every way
+ * out but the commit goes through label 7, which zeroes the count.
+ */
+
+/*
  * Push up to @n objects from @objs: k = min(n, cap - count); copy them to
  * objs[count ..]; commit count + k. Returns k (0 on any failure).
  */
@@ -141,34 +165,36 @@ rseq_push_batch(const struct slab_fast *f, unsigned int slot, void **objs,
 {
 	char *bases = f->slot_base[slot];
 	unsigned long k;
+	RSEQ_LOAD_NCPUS(f);
 
-	asm goto(RSEQ_PROLOGUE("%l[slow]")
-		 "movl -8(%%rax), %%ecx\n\t"
-		 "movl %[cap], %k[k]\n\t"
-		 "subl %%ecx, %k[k]\n\t"
-		 "cmpq %[n], %[k]\n\t"
-		 "cmovaq %[n], %[k]\n\t"
-		 "testq %[k], %[k]\n\t"
-		 "jz %l[slow]\n\t"
-		 "leaq (%%rax,%%rcx,8), %%rdx\n\t"
-		 "xorl %%esi, %%esi\n\t"
-		 "5:\n\t"
-		 "movq (%[src],%%rsi,8), %%rdi\n\t"
-		 "movq %%rdi, (%%rdx,%%rsi,8)\n\t"
-		 "incq %%rsi\n\t"
-		 "cmpq %[k], %%rsi\n\t"
-		 "jb 5b\n\t"
-		 "addl %k[k], %%ecx\n\t"
-		 "movl %%ecx, -8(%%rax)\n\t"	/* commit */
-		 "2:\n\t"
-		 : [k] "=&r"(k)
-		 : RSEQ_INPUTS(f, bases), [cap] "r"(f->slot_cap[slot]),
-		   [src] "r"(objs), [n] "r"(n)
-		 : "rax", "rcx", "rdx", "rsi", "rdi", "memory", "cc"
-		 : slow);
+	asm volatile(RSEQ_PROLOGUE("7f")
+		     "movl -8(%%rax), %%ecx\n\t"
+		     "movl %[cap], %k[k]\n\t"
+		     "subl %%ecx, %k[k]\n\t"
+		     "cmpq %[n], %[k]\n\t"
+		     "cmovaq %[n], %[k]\n\t"
+		     "testq %[k], %[k]\n\t"
+		     "jz 7f\n\t"
+		     "leaq (%%rax,%%rcx,8), %%rdx\n\t"
+		     "xorl %%esi, %%esi\n\t"
+		     "5:\n\t"
+		     "movq (%[src],%%rsi,8), %%rdi\n\t"
+		     "movq %%rdi, (%%rdx,%%rsi,8)\n\t"
+		     "incq %%rsi\n\t"
+		     "cmpq %[k], %%rsi\n\t"
+		     "jb 5b\n\t"
+		     "addl %k[k], %%ecx\n\t"
+		     "movl %%ecx, -8(%%rax)\n\t"	/* commit */
+		     "2:\n\t"
+		     "jmp 6f\n\t"
+		     "7:\n\t"
+		     "xorl %k[k], %k[k]\n\t"
+		     "6:\n\t"
+		     : [k] "=&r"(k)
+		     : RSEQ_INPUTS(f, bases), [cap] "r"(f->slot_cap[slot]),
+		       [src] "r"(objs), [n] "r"(n)
+		     : "rax", "rcx", "rdx", "rsi", "rdi", "memory", "cc");
 	return k;
-slow:
-	return 0;
 }
 
 /*
@@ -181,32 +207,34 @@ rseq_pop_batch(const struct slab_fast *f, unsigned int slot, void **out,
 {
 	char *bases = f->slot_base[slot];
 	unsigned long k;
+	RSEQ_LOAD_NCPUS(f);
 
-	asm goto(RSEQ_PROLOGUE("%l[slow]")
-		 "movl -8(%%rax), %%ecx\n\t"
-		 "movq %[n], %[k]\n\t"
-		 "cmpq %%rcx, %[k]\n\t"
-		 "cmovaq %%rcx, %[k]\n\t"
-		 "testq %[k], %[k]\n\t"
-		 "jz %l[slow]\n\t"
-		 "subl %k[k], %%ecx\n\t"
-		 "leaq (%%rax,%%rcx,8), %%rdx\n\t"
-		 "xorl %%esi, %%esi\n\t"
-		 "5:\n\t"
-		 "movq (%%rdx,%%rsi,8), %%rdi\n\t"
-		 "movq %%rdi, (%[dst],%%rsi,8)\n\t"
-		 "incq %%rsi\n\t"
-		 "cmpq %[k], %%rsi\n\t"
-		 "jb 5b\n\t"
-		 "movl %%ecx, -8(%%rax)\n\t"	/* commit */
-		 "2:\n\t"
-		 : [k] "=&r"(k)
-		 : RSEQ_INPUTS(f, bases), [dst] "r"(out), [n] "r"(n)
-		 : "rax", "rcx", "rdx", "rsi", "rdi", "memory", "cc"
-		 : slow);
+	asm volatile(RSEQ_PROLOGUE("7f")
+		     "movl -8(%%rax), %%ecx\n\t"
+		     "movq %[n], %[k]\n\t"
+		     "cmpq %%rcx, %[k]\n\t"
+		     "cmovaq %%rcx, %[k]\n\t"
+		     "testq %[k], %[k]\n\t"
+		     "jz 7f\n\t"
+		     "subl %k[k], %%ecx\n\t"
+		     "leaq (%%rax,%%rcx,8), %%rdx\n\t"
+		     "xorl %%esi, %%esi\n\t"
+		     "5:\n\t"
+		     "movq (%%rdx,%%rsi,8), %%rdi\n\t"
+		     "movq %%rdi, (%[dst],%%rsi,8)\n\t"
+		     "incq %%rsi\n\t"
+		     "cmpq %[k], %%rsi\n\t"
+		     "jb 5b\n\t"
+		     "movl %%ecx, -8(%%rax)\n\t"	/* commit */
+		     "2:\n\t"
+		     "jmp 6f\n\t"
+		     "7:\n\t"
+		     "xorl %k[k], %k[k]\n\t"
+		     "6:\n\t"
+		     : [k] "=&r"(k)
+		     : RSEQ_INPUTS(f, bases), [dst] "r"(out), [n] "r"(n)
+		     : "rax", "rcx", "rdx", "rsi", "rdi", "memory", "cc");
 	return k;
-slow:
-	return 0;
 }
 
 #else /* no rseq asm for this architecture: the fallback path runs */

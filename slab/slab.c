@@ -28,7 +28,18 @@
 
 struct kmem_cache kmalloc_caches[NR_KMALLOC];
 uint32_t kmalloc_size[NR_KMALLOC];
-uint8_t kmalloc_index_small[1024 / 16 + 1];
+/*
+ * Class of (size + 15) / 16 for sizes up to 1024. A constant, not computed
+ * at start-up: threads racing into their first malloc read it before the
+ * allocator is ready. kmalloc_init() checks it against kmalloc_size[].
+ */
+const uint8_t kmalloc_index_small[1024 / 16 + 1] = {
+	0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+	15, 16, 16, 17, 17, 18, 18, 19, 19, 20, 20, 21, 21, 22, 22, 23,
+	23, 24, 24, 24, 24, 25, 25, 25, 25, 26, 26, 26, 26, 27, 27, 27,
+	27, 28, 28, 28, 28, 29, 29, 29, 29, 30, 30, 30, 30, 31, 31, 31,
+	31,
+};
 struct slock caches_lock;
 struct kmem_cache *named_caches;
 
@@ -125,7 +136,7 @@ int kmalloc_init(void)
 
 		while (kmalloc_size[c] < i * 16)
 			c++;
-		kmalloc_index_small[i] = (uint8_t)c;
+		SLAB_BUG_ON(kmalloc_index_small[i] != c);
 	}
 	SLAB_BUG_ON(kmalloc_size[NR_KMALLOC - 1] != KMALLOC_MAX);
 	SLAB_BUG_ON(size_to_class(KMALLOC_MAX) != NR_KMALLOC - 1);
@@ -173,6 +184,8 @@ static void slab_relist(struct kmem_cache *s, struct slab *sl)
 	slab_list_add(list_of(s, want), sl);
 	sl->on_list = (uint8_t)want;
 }
+
+static void cache_validate_locked(struct kmem_cache *s);
 
 /* Carve and construct a new slab; no cache lock held. */
 static struct slab *new_slab(struct kmem_cache *s)
@@ -261,6 +274,8 @@ unsigned long cache_refill(struct kmem_cache *s, void **out, unsigned long n)
 	got = n < s->depot_nr ? n : s->depot_nr;
 	s->depot_nr -= (unsigned int)got;
 	memcpy(out, s->depot + s->depot_nr, got * sizeof(void *));
+	/* Count as we go: the lock is dropped below to carve a slab. */
+	s->active += got;
 	while (got < n) {
 		sl = s->partial.head ? s->partial.head : s->empty.head;
 		if (!sl) {
@@ -277,12 +292,20 @@ unsigned long cache_refill(struct kmem_cache *s, void **out, unsigned long n)
 		k = slab_take(s, sl, out + got, n - got);
 		SLAB_BUG_ON(!k);
 		got += k;
+		s->active += k;
 		slab_relist(s, sl);
 	}
-	s->active += got;
 	s->stats.refills++;
 	if (!got)
 		s->stats.alloc_fail++;
+	if (SLAB_DEBUG) {
+		cache_validate_locked(s);
+		for (k = 0; k < got; k++)
+			if (!virt_to_slab(out[k]) ||
+			    virt_to_slab(out[k])->cache != s)
+				slab_bug("refill of %s gave %p (%lu of %lu)",
+					 s->name, out[k], k, got);
+	}
 	slock_unlock(&s->lock);
 	return got;
 }
@@ -296,6 +319,16 @@ void cache_drain(struct kmem_cache *s, void **objs, unsigned long n)
 	put = s->depot_cap - s->depot_nr;
 	if (put > n)
 		put = n;
+	if (SLAB_DEBUG)
+		for (i = 0; i < n; i++) {
+			sl = virt_to_slab(objs[i]);
+			if (!sl || sl->cache != s || sl->kind != SPAN_SLAB ||
+			    slab_obj_index(sl, objs[i]) < 0)
+				slab_bug("drain of %p to %s: slab %p kind %d cache %s",
+					 objs[i], s->name, (void *)sl,
+					 sl ? sl->kind : -1,
+					 sl && sl->cache ? sl->cache->name : "-");
+		}
 	memcpy(s->depot + s->depot_nr, objs, put * sizeof(void *));
 	s->depot_nr += (unsigned int)put;
 	for (i = put; i < n; i++)
@@ -312,6 +345,8 @@ void cache_drain(struct kmem_cache *s, void **objs, unsigned long n)
 		sl->next = release;
 		release = sl;
 	}
+	if (SLAB_DEBUG)
+		cache_validate_locked(s);
 	slock_unlock(&s->lock);
 	while (release) {
 		sl = release;
@@ -368,18 +403,19 @@ static unsigned long validate_list(struct kmem_cache *s, struct slab_list *l,
 	return inuse;
 }
 
-/* Lists match inuse; objects out of slabs = active + depot. */
-void cache_validate(struct kmem_cache *s)
+/* Lists match inuse; objects out of slabs = active + depot. Locked. */
+static void cache_validate_locked(struct kmem_cache *s)
 {
 	unsigned long inuse;
 	unsigned int i;
 
-	slock_lock(&s->lock);
 	inuse = validate_list(s, &s->partial, SL_PARTIAL) +
 		validate_list(s, &s->full, SL_FULL) +
 		validate_list(s, &s->empty, SL_EMPTY);
 	SLAB_BUG_ON(s->partial.nr + s->full.nr + s->empty.nr != s->nr_slabs);
-	SLAB_BUG_ON(inuse != s->active + s->depot_nr);
+	if (inuse != s->active + s->depot_nr)
+		slab_bug("cache %s: %lu objects out of slabs, %lu active + %u in depot",
+			 s->name, inuse, s->active, s->depot_nr);
 	SLAB_BUG_ON(s->depot_nr > s->depot_cap);
 	for (i = 0; i < s->depot_nr; i++) {
 		struct slab *sl = virt_to_slab(s->depot[i]);
@@ -387,6 +423,12 @@ void cache_validate(struct kmem_cache *s)
 		SLAB_BUG_ON(!sl || sl->cache != s ||
 			    slab_obj_index(sl, s->depot[i]) < 0);
 	}
+}
+
+void cache_validate(struct kmem_cache *s)
+{
+	slock_lock(&s->lock);
+	cache_validate_locked(s);
 	slock_unlock(&s->lock);
 }
 

@@ -137,7 +137,7 @@ struct slab_fast {
 	char *percpu_base;	/* region of cpu c at base + (c << REGION_SHIFT) */
 	long rseq_off;		/* rseq area - thread pointer */
 	long idx_off;		/* rseq_off + offset of cpu_id or mm_cid */
-	uint32_t ncpus;		/* 0: fast path disabled */
+	uint32_t ncpus;		/* 0: fast path disabled, rseq_off invalid */
 	uint32_t pad;
 	uint32_t slot_off[NR_CPU_SLOTS];
 	uint32_t slot_cap[NR_CPU_SLOTS];
