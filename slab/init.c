@@ -42,8 +42,8 @@ int slab_state;
 
 static struct slock init_lock;
 static __thread int in_init;
-static int fork_inside;		/* prepare found this thread busy */
-static int fork_locked;		/* prepare took every lock */
+static int fork_inside; /* prepare found this thread busy */
+static int fork_locked; /* prepare took every lock */
 
 static int parse_size(const char *v, size_t len, size_t *out)
 {
@@ -61,10 +61,17 @@ static int parse_size(const char *v, size_t len, size_t *out)
 		return -1;
 	if (i < len) {
 		switch (v[i] | 0x20) {
-		case 'k': shift = 10; break;
-		case 'm': shift = 20; break;
-		case 'g': shift = 30; break;
-		default: return -1;
+		case 'k':
+			shift = 10;
+			break;
+		case 'm':
+			shift = 20;
+			break;
+		case 'g':
+			shift = 30;
+			break;
+		default:
+			return -1;
 		}
 		if (i + 1 != len)
 			return -1;
@@ -200,14 +207,16 @@ int slab_init_slow(void)
 	in_init = 1;
 	slock_lock(&init_lock);
 	if (slab_state == SLAB_STATE_OFF)
-		__atomic_store_n(&slab_state, start() ? SLAB_STATE_FAILED :
-				 SLAB_STATE_READY, __ATOMIC_RELEASE);
+		__atomic_store_n(&slab_state,
+				 start() ? SLAB_STATE_FAILED : SLAB_STATE_READY,
+				 __ATOMIC_RELEASE);
 	slock_unlock(&init_lock);
 	/* May allocate (musl): after READY, and outside init_lock. */
 	if (slab_state == SLAB_STATE_READY &&
 	    !__atomic_exchange_n(&atfork_done, 1, __ATOMIC_ACQ_REL) &&
 	    pthread_atfork(fork_prepare, fork_parent, fork_child))
-		slab_warn("pthread_atfork failed: fork from threads may deadlock");
+		slab_warn(
+			"pthread_atfork failed: fork from threads may deadlock");
 	in_init = 0;
 	return slab_state == SLAB_STATE_READY;
 }
@@ -219,8 +228,8 @@ enum slab_rseq_mode slab_rseq_mode(const char **why)
 	if (slab_state != SLAB_STATE_READY) {
 		if (why)
 			*why = slab_state == SLAB_STATE_DEGRADED ?
-			       "fork child of a thread inside the allocator" :
-			       "allocator not running";
+				       "fork child of a thread inside the allocator" :
+				       "allocator not running";
 		return SLAB_RSEQ_UNINIT;
 	}
 	return percpu_mode(why);

@@ -12,14 +12,14 @@
 #include "rseq.h"
 #include "lock.h"
 
-#define likely(x)	__builtin_expect(!!(x), 1)
-#define unlikely(x)	__builtin_expect(!!(x), 0)
-#define __hidden	__attribute__((visibility("hidden")))
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define __hidden    __attribute__((visibility("hidden")))
 #ifndef __always_inline
-#define __always_inline	inline __attribute__((always_inline))
+#define __always_inline inline __attribute__((always_inline))
 #endif
-#define __noreturn	__attribute__((noreturn))
-#define __printf(a, b)	__attribute__((format(printf, a, b)))
+#define __noreturn     __attribute__((noreturn))
+#define __printf(a, b) __attribute__((format(printf, a, b)))
 
 #ifndef SLAB_DEBUG
 #define SLAB_DEBUG 0
@@ -28,26 +28,31 @@
 /* ---- init.c: start-up, options, fork handlers ---- */
 
 struct slab_options {
-	int rseq;		/* RSEQ_OPT_* */
-	size_t arena_size;	/* bytes to reserve */
-	size_t dirty_max;	/* free resident bytes kept before purging */
-	unsigned int purge_ms;	/* age after which free pages are purged */
-	int check;		/* run validators on slow paths */
+	int rseq;              /* RSEQ_OPT_* */
+	size_t arena_size;     /* bytes to reserve */
+	size_t dirty_max;      /* free resident bytes kept before purging */
+	unsigned int purge_ms; /* age after which free pages are purged */
+	int check;             /* run validators on slow paths */
 };
 enum { RSEQ_OPT_AUTO, RSEQ_OPT_OFF, RSEQ_OPT_FAKE, RSEQ_OPT_CPU };
 
 extern struct slab_options slab_opt __hidden;
 /* 1 once the allocator is usable; 2 in a fork child that must not use it. */
 extern int slab_state __hidden;
-enum { SLAB_STATE_OFF = 0, SLAB_STATE_READY = 1, SLAB_STATE_DEGRADED = 2,
-       SLAB_STATE_FAILED = 3 };
+enum {
+	SLAB_STATE_OFF = 0,
+	SLAB_STATE_READY = 1,
+	SLAB_STATE_DEGRADED = 2,
+	SLAB_STATE_FAILED = 3
+};
 
 /* Start the allocator if needed. Returns 1 if it can serve requests. */
 int slab_init_slow(void) __hidden;
 static inline int slab_ready(void)
 {
 	return likely(__atomic_load_n(&slab_state, __ATOMIC_ACQUIRE) ==
-		      SLAB_STATE_READY) || slab_init_slow();
+		      SLAB_STATE_READY) ||
+	       slab_init_slow();
 }
 
 /* ---- report.c: every message the allocator prints ---- */
@@ -58,9 +63,9 @@ void slab_bug(const char *fmt, ...) __printf(1, 2) __noreturn __hidden;
 void slab_misuse(const char *fmt, ...) __printf(1, 2) __noreturn __hidden;
 /* Run-time condition worth knowing (fallback taken ...). */
 void slab_warn(const char *fmt, ...) __printf(1, 2) __hidden;
-#define SLAB_BUG_ON(cond)						\
-	do {								\
-		if (unlikely(cond))					\
+#define SLAB_BUG_ON(cond)                                                 \
+	do {                                                              \
+		if (unlikely(cond))                                       \
 			slab_bug("%s:%d: %s", __FILE__, __LINE__, #cond); \
 	} while (0)
 
@@ -74,19 +79,19 @@ void meta_fork_unlock(int child) __hidden;
 /* ---- pageheap.c: the arena, the pagemap and page runs ---- */
 
 struct slab_arena {
-	uintptr_t base;		/* 0 until reserved: no pointer is ours */
-	size_t size;		/* bytes reserved */
-	struct slab **pagemap;	/* one entry per arena page */
+	uintptr_t base;        /* 0 until reserved: no pointer is ours */
+	size_t size;           /* bytes reserved */
+	struct slab **pagemap; /* one entry per arena page */
 };
 extern struct slab_arena slab_arena __hidden;
 
 struct pageheap_stats {
-	size_t committed;	/* bytes made accessible (mprotect) */
-	size_t frontier;	/* bytes handed out at least once */
+	size_t committed; /* bytes made accessible (mprotect) */
+	size_t frontier;  /* bytes handed out at least once */
 	size_t free_bytes, dirty_bytes;
-	size_t large_bytes;	/* in SPAN_LARGE runs */
+	size_t large_bytes; /* in SPAN_LARGE runs */
 	unsigned long large_nr;
-	size_t purged_bytes;	/* given back to the OS, cumulative */
+	size_t purged_bytes; /* given back to the OS, cumulative */
 };
 
 int pageheap_init(size_t size) __hidden;
@@ -95,7 +100,8 @@ int pageheap_init(size_t size) __hidden;
  * two), typed @kind (SPAN_SLAB maps every page, SPAN_LARGE first and last).
  * NULL when the arena is exhausted or the OS refuses memory.
  */
-struct slab *pageheap_alloc(size_t npages, size_t align_pages, int kind) __hidden;
+struct slab *pageheap_alloc(size_t npages, size_t align_pages,
+			    int kind) __hidden;
 /* Give a run back; it may be purged (MADV_DONTNEED) now or later. */
 void pageheap_free(struct slab *s) __hidden;
 /* Shrink a SPAN_LARGE run in place to @npages (>= 1). */
@@ -146,7 +152,7 @@ static __always_inline unsigned int size_to_class(size_t size)
 
 	if (likely(size <= 1024))
 		return kmalloc_index_small[(size + 15) >> 4];
-	k = 63 - (unsigned int)__builtin_clzl(size - 1);	/* 2^k < size */
+	k = 63 - (unsigned int)__builtin_clzl(size - 1); /* 2^k < size */
 	shift = k - 3;
 	return (k - 7) * 8 + (unsigned int)((size - 1) >> shift);
 }
@@ -154,7 +160,7 @@ static __always_inline unsigned int size_to_class(size_t size)
 /* ---- slab.c: kmem_cache, slabs, depot ---- */
 
 extern struct kmem_cache kmalloc_caches[NR_KMALLOC] __hidden;
-extern struct slock caches_lock __hidden;	/* named cache list */
+extern struct slock caches_lock __hidden; /* named cache list */
 extern struct kmem_cache *named_caches __hidden;
 
 int kmalloc_init(void) __hidden;
@@ -186,7 +192,6 @@ static __always_inline long slab_obj_index(const struct slab *sl, const void *p)
 /* ---- percpu.c: per-CPU (rseq) and per-thread caches ---- */
 
 extern struct slab_fast slab_fast __hidden;
-
 
 int percpu_init(void) __hidden;
 /* Slow paths behind rseq_pop/rseq_push failures. NULL: no memory. */
@@ -272,7 +277,8 @@ static __always_inline void *slab_malloc_or_libc(size_t size)
 	rseq_pop_or_goto(&slab_fast, c, p, slow);
 	if (SLAB_DEBUG && (!virt_to_slab(p) || virt_to_slab(p)->slot != (int)c))
 		slab_bug("malloc(%zu): popped %p from slot %u, its slab has slot %d",
-			 size, p, c, virt_to_slab(p) ? virt_to_slab(p)->slot : -9);
+			 size, p, c,
+			 virt_to_slab(p) ? virt_to_slab(p)->slot : -9);
 	return p;
 slow:
 	return malloc_slow(size);
@@ -291,9 +297,9 @@ static __always_inline void slab_free(void *p)
 	 * slot >= 0 only for slabs of caches with a per-CPU slot.
 	 */
 	if (likely(sl && sl->slot >= 0 && slab_obj_index(sl, p) >= 0)) {
-		if (SLAB_DEBUG && (sl->kind != SPAN_SLAB ||
-				   sl->slot != sl->cache->slot ||
-				   sl->size != sl->cache->size))
+		if (SLAB_DEBUG &&
+		    (sl->kind != SPAN_SLAB || sl->slot != sl->cache->slot ||
+		     sl->size != sl->cache->size))
 			slab_bug("free(%p): slab %p kind %d slot %d size %u, cache %s slot %d",
 				 p, (void *)sl, sl->kind, sl->slot, sl->size,
 				 sl->cache->name, sl->cache->slot);

@@ -12,8 +12,7 @@
 
 #include "types.h"
 
-extern __thread struct slab_tls slab_tls
-	__attribute__((visibility("hidden")));
+extern __thread struct slab_tls slab_tls __attribute__((visibility("hidden")));
 
 void slock_wait(struct slock *l);
 void slock_wake(struct slock *l);

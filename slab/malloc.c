@@ -111,7 +111,7 @@ void slab_free_arena(void *p)
 	struct kmem_cache *s;
 
 	if (unlikely(slab_state != SLAB_STATE_READY))
-		return;	/* degraded fork child: never take a lock */
+		return; /* degraded fork child: never take a lock */
 	if (sl && sl->kind == SPAN_SLAB && span_contains(sl, p)) {
 		s = sl->cache;
 		if (slab_obj_index(sl, p) < 0)
@@ -121,7 +121,7 @@ void slab_free_arena(void *p)
 			return;
 		}
 		if (slab_tls.busy)
-			return;	/* re-entered from a signal handler */
+			return; /* re-entered from a signal handler */
 		cache_drain(s, &p, 1);
 		return;
 	}
@@ -151,7 +151,7 @@ void *slab_resize_inplace(void *p, size_t size, size_t *old)
 	struct slab *sl = virt_to_slab(p);
 	size_t npages;
 
-	*old = slab_usable_arena(p);	/* validates p */
+	*old = slab_usable_arena(p); /* validates p */
 	if (sl->kind == SPAN_SLAB) {
 		/* Stay unless the object would waste more than half. */
 		if (size <= *old && (size >= *old / 2 || *old <= 16) &&

@@ -13,7 +13,7 @@
 
 #include "internal.h"
 
-#define META_CHUNK	(2UL << 20)
+#define META_CHUNK (2UL << 20)
 
 static struct slock meta_lock;
 static char *meta_cur, *meta_end;
@@ -32,7 +32,7 @@ void *meta_alloc(size_t size)
 
 	size = (size + 63) & ~63UL;
 	if (size >= META_CHUNK / 4)
-		return meta_map(size);	/* zeroed by the kernel */
+		return meta_map(size); /* zeroed by the kernel */
 	slock_lock(&meta_lock);
 	if ((size_t)(meta_end - meta_cur) < size) {
 		p = meta_map(META_CHUNK);

@@ -23,16 +23,16 @@
 
 #include "internal.h"
 
-#define NR_BINS		128
-#define COMMIT_STEP	(4UL << 20)
-#define ARENA_MIN	(256UL << 20)
+#define NR_BINS     128
+#define COMMIT_STEP (4UL << 20)
+#define ARENA_MIN   (256UL << 20)
 
 struct slab_arena slab_arena;
 
 static struct slock ph_lock;
-static size_t committed;		/* bytes from base accessible */
-static size_t frontier;			/* bytes from base ever carved */
-static struct slab *bins[NR_BINS + 1];	/* [0]: runs above NR_BINS pages */
+static size_t committed;               /* bytes from base accessible */
+static size_t frontier;                /* bytes from base ever carved */
+static struct slab *bins[NR_BINS + 1]; /* [0]: runs above NR_BINS pages */
 static struct slab *lru_head, *lru_tail;
 static struct slab *desc_free;
 static struct pageheap_stats ph;
@@ -335,7 +335,7 @@ struct slab *pageheap_alloc(size_t npages, size_t align_pages, int kind)
 		goto fail;
 	}
 	s->kind = (uint8_t)kind;
-	s->slot = -1;	/* new_slab() sets a slab's slot */
+	s->slot = -1; /* new_slab() sets a slab's slot */
 	s->next = s->prev = s->lru_next = s->lru_prev = NULL;
 	map_span(s);
 	if (kind == SPAN_LARGE) {
@@ -486,7 +486,8 @@ void pageheap_validate(void)
 	npages = frontier >> PAGE_SHIFT;
 	while (i < npages) {
 		s = slab_arena.pagemap[i];
-		SLAB_BUG_ON(!s || s->start != slab_arena.base + (i << PAGE_SHIFT));
+		SLAB_BUG_ON(!s ||
+			    s->start != slab_arena.base + (i << PAGE_SHIFT));
 		SLAB_BUG_ON(!s->npages || i + s->npages > npages);
 		SLAB_BUG_ON(s->kind != SPAN_FREE && s->kind != SPAN_SLAB &&
 			    s->kind != SPAN_LARGE);
@@ -507,7 +508,8 @@ void pageheap_validate(void)
 	for (i = 0; i <= NR_BINS; i++)
 		for (b = bins[i]; b; b = b->next)
 			SLAB_BUG_ON(b->kind != SPAN_FREE ||
-				    slab_arena.pagemap[page_index(b->start)] != b);
+				    slab_arena.pagemap[page_index(b->start)] !=
+					    b);
 	if (free_b != ph.free_bytes || dirty_b != ph.dirty_bytes)
 		slab_bug("page heap counts: free %zu (counted %zu), dirty %zu (counted %zu)",
 			 ph.free_bytes, free_b, ph.dirty_bytes, dirty_b);

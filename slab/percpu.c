@@ -59,7 +59,7 @@ static unsigned int nr_cpus;
 static pthread_key_t thread_key;
 static int have_key;
 static struct slock tcache_lock;
-static char *tcache_pool;	/* recycled per-thread regions */
+static char *tcache_pool; /* recycled per-thread regions */
 
 static char *thread_pointer(void)
 {
@@ -130,8 +130,8 @@ static void thread_exit(void *arg);
 static int use_area(long rseq_off, int mm_cid)
 {
 	slab_fast.rseq_off = rseq_off;
-	slab_fast.idx_off = rseq_off + (mm_cid ? RSEQ_OFF_MM_CID :
-					 RSEQ_OFF_CPU_ID);
+	slab_fast.idx_off = rseq_off +
+			    (mm_cid ? RSEQ_OFF_MM_CID : RSEQ_OFF_CPU_ID);
 	return mm_cid ? SLAB_RSEQ_MM_CID : SLAB_RSEQ_CPU_ID;
 }
 
@@ -165,8 +165,9 @@ static void choose_mode(void)
 		return;
 	}
 	if (&__rseq_size && &__rseq_offset && __rseq_size > 0) {
-		mode = use_area(__rseq_offset, __rseq_size >= 28 &&
-				slab_opt.rseq != RSEQ_OPT_CPU);
+		mode = use_area(__rseq_offset,
+				__rseq_size >= 28 &&
+					slab_opt.rseq != RSEQ_OPT_CPU);
 		mode_why = "glibc's rseq registration";
 		return;
 	}
@@ -175,17 +176,22 @@ static void choose_mode(void)
 		slab_tls.registered = 1;
 		mode = use_area(own_area_off(),
 				getauxval(AT_RSEQ_FEATURE_SIZE) >= 28 &&
-				slab_opt.rseq != RSEQ_OPT_CPU);
+					slab_opt.rseq != RSEQ_OPT_CPU);
 		mode_why = "own rseq registration";
 		return;
 	}
 	err = errno;
 	mode = SLAB_RSEQ_OFF;
-	mode_why = err == ENOSYS ? "rseq not available (ENOSYS: old kernel, valgrind or seccomp)" :
-		   err == EINVAL ? "rseq registration refused (EINVAL: another area registered)" :
-		   err == EBUSY ? "rseq already registered by someone else (EBUSY)" :
-		   err == EPERM ? "rseq registration refused (EPERM: signature mismatch)" :
-				  "rseq registration failed";
+	mode_why =
+		err == ENOSYS ?
+			"rseq not available (ENOSYS: old kernel, valgrind or seccomp)" :
+		err == EINVAL ?
+			"rseq registration refused (EINVAL: another area registered)" :
+		err == EBUSY ?
+			"rseq already registered by someone else (EBUSY)" :
+		err == EPERM ?
+			"rseq registration refused (EPERM: signature mismatch)" :
+			"rseq registration failed";
 }
 
 int percpu_init(void)
@@ -197,7 +203,8 @@ int percpu_init(void)
 	layout_slots();
 	have_key = pthread_key_create(&thread_key, thread_exit) == 0;
 	if (!have_key)
-		slab_warn("pthread_key_create failed: thread caches of exiting threads are not flushed");
+		slab_warn(
+			"pthread_key_create failed: thread caches of exiting threads are not flushed");
 	choose_mode();
 	if (mode == SLAB_RSEQ_OFF)
 		return 0;
@@ -254,7 +261,7 @@ static char *tcache_get(void)
 static void tcache_put(char *r)
 {
 	slock_lock(&tcache_lock);
-	*(char **)r = tcache_pool;	/* first 8 bytes are unused padding */
+	*(char **)r = tcache_pool; /* first 8 bytes are unused padding */
 	tcache_pool = r;
 	slock_unlock(&tcache_lock);
 }
@@ -331,7 +338,9 @@ static void thread_setup(struct slab_tls *t)
 	if (mode != SLAB_RSEQ_OFF && mode != SLAB_RSEQ_FAKE) {
 		if (!self_register) {
 			/* glibc registered this thread, or it never will. */
-			if (*(uint32_t *)(thread_pointer() + slab_fast.rseq_off +
+			/* cppcheck-suppress nullPointerArithmetic */
+			if (*(uint32_t *)(thread_pointer() +
+					  slab_fast.rseq_off +
 					  RSEQ_OFF_CPU_ID) < nr_cpus) {
 				t->state = TS_RSEQ;
 				return;
@@ -473,7 +482,7 @@ unsigned long percpu_cached(int slot)
 		return 0;
 	for (c = 0; c < nr_cpus; c++)
 		sum += *slot_count(slab_fast.percpu_base +
-				   ((size_t)c << REGION_SHIFT),
+					   ((size_t)c << REGION_SHIFT),
 				   (unsigned int)slot);
 	return sum;
 }

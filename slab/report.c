@@ -16,8 +16,8 @@
 #include "internal.h"
 
 /* Not every libc ships <linux/futex.h> (musl-gcc has no kernel headers). */
-#define FUTEX_WAIT_PRIVATE	128
-#define FUTEX_WAKE_PRIVATE	129
+#define FUTEX_WAIT_PRIVATE 128
+#define FUTEX_WAKE_PRIVATE 129
 
 static void vreport(const char *prefix, const char *fmt, va_list ap)
 {

@@ -27,8 +27,8 @@
 #include <stdint.h>
 #include "types.h"
 
-#define RSEQ_SIG	0x53053053
-#define RSEQ_SIG_STR	"0x53053053"
+#define RSEQ_SIG     0x53053053
+#define RSEQ_SIG_STR "0x53053053"
 
 /* The kernel's struct rseq (original 32-byte registration). */
 struct rseq_area {
@@ -41,8 +41,8 @@ struct rseq_area {
 	uint32_t end[1];
 } __attribute__((aligned(32)));
 
-#define RSEQ_OFF_CPU_ID	4
-#define RSEQ_OFF_MM_CID	24
+#define RSEQ_OFF_CPU_ID 4
+#define RSEQ_OFF_MM_CID 24
 
 #if defined(__x86_64__) && !defined(SLAB_NO_RSEQ_ASM)
 #define SLAB_HAVE_RSEQ_ASM_VALUE 1
@@ -60,39 +60,39 @@ struct rseq_area {
  *	if (idx >= ncpus) goto slow;		also: not registered (~0)
  *	rax = bases + (idx << REGION_SHIFT);	bases = base + slot_off
  */
-#define RSEQ_PROLOGUE(slow)						\
-	".pushsection __rseq_cs, \"aw\"\n\t"				\
-	".balign 32\n\t"						\
-	"3:\n\t"							\
-	".long 0, 0\n\t"						\
-	".quad 1f, 2f - 1f, 4f\n\t"					\
-	".popsection\n\t"						\
-	".pushsection __rseq_failure, \"ax\"\n\t"			\
-	".byte 0x0f, 0xb9, 0x3d\n\t"					\
-	".long " RSEQ_SIG_STR "\n\t"					\
-	"4:\n\t"							\
-	"jmp " slow "\n\t"						\
-	".popsection\n\t"						\
-	"testl %[ncpus], %[ncpus]\n\t"					\
-	"jz " slow "\n\t"						\
-	"leaq 3b(%%rip), %%rax\n\t"					\
-	"movq %%rax, %%fs:8(%[off])\n\t"				\
-	"1:\n\t"							\
-	"movl %%fs:(%[idx]), %%eax\n\t"					\
-	"cmpl %[ncpus], %%eax\n\t"					\
-	"jae " slow "\n\t"						\
-	"shlq $16, %%rax\n\t"						\
+#define RSEQ_PROLOGUE(slow)                       \
+	".pushsection __rseq_cs, \"aw\"\n\t"      \
+	".balign 32\n\t"                          \
+	"3:\n\t"                                  \
+	".long 0, 0\n\t"                          \
+	".quad 1f, 2f - 1f, 4f\n\t"               \
+	".popsection\n\t"                         \
+	".pushsection __rseq_failure, \"ax\"\n\t" \
+	".byte 0x0f, 0xb9, 0x3d\n\t"              \
+	".long " RSEQ_SIG_STR "\n\t"              \
+	"4:\n\t"                                  \
+	"jmp " slow "\n\t"                        \
+	".popsection\n\t"                         \
+	"testl %[ncpus], %[ncpus]\n\t"            \
+	"jz " slow "\n\t"                         \
+	"leaq 3b(%%rip), %%rax\n\t"               \
+	"movq %%rax, %%fs:8(%[off])\n\t"          \
+	"1:\n\t"                                  \
+	"movl %%fs:(%[idx]), %%eax\n\t"           \
+	"cmpl %[ncpus], %%eax\n\t"                \
+	"jae " slow "\n\t"                        \
+	"shlq $16, %%rax\n\t"                     \
 	"addq %[bases], %%rax\n\t"
 
-#define RSEQ_INPUTS(_f, _b)						\
-	[off] "r"((_f)->rseq_off), [idx] "r"((_f)->idx_off),		\
-	[ncpus] "r"(ncpus_), [bases] "r"(_b)
+#define RSEQ_INPUTS(_f, _b)                                  \
+	[off] "r"((_f)->rseq_off), [idx] "r"((_f)->idx_off), \
+		[ncpus] "r"(ncpus_), [bases] "r"(_b)
 
 /*
  * ncpus is published last (release) at start-up; load it first (acquire)
  * so that the offsets read after it are the published ones.
  */
-#define RSEQ_LOAD_NCPUS(_f)						\
+#define RSEQ_LOAD_NCPUS(_f) \
 	uint32_t ncpus_ = __atomic_load_n(&(_f)->ncpus, __ATOMIC_ACQUIRE)
 
 _Static_assert(REGION_SHIFT == 16, "RSEQ_PROLOGUE shifts by 16");
@@ -101,42 +101,44 @@ _Static_assert(REGION_SHIFT == 16, "RSEQ_PROLOGUE shifts by 16");
  * Pop: if (count == 0) goto slow; obj = objs[count - 1]; commit count - 1.
  * A statement: on success @obj is set, else control goes to @slow.
  */
-#define rseq_pop_or_goto(_f, _slot, _obj, _slow)				\
-	do {								\
-	RSEQ_LOAD_NCPUS(_f);						\
-	asm goto(RSEQ_PROLOGUE("%l[" #_slow "]")				\
-		 "movl -8(%%rax), %%ecx\n\t"				\
-		 "testl %%ecx, %%ecx\n\t"				\
-		 "jz %l[" #_slow "]\n\t"				\
-		 "movq -8(%%rax,%%rcx,8), %[obj]\n\t"			\
-		 "decl %%ecx\n\t"					\
-		 "movl %%ecx, -8(%%rax)\n\t"	/* commit */		\
-		 "2:\n\t"						\
-		 : [obj] "=r"(_obj)					\
-		 : RSEQ_INPUTS(_f, (_f)->slot_base[_slot])		\
-		 : "rax", "rcx", "memory", "cc"				\
-		 : _slow);						\
+#define rseq_pop_or_goto(_f, _slot, _obj, _slow)                               \
+	do {                                                                   \
+		RSEQ_LOAD_NCPUS(_f);                                           \
+		asm goto(RSEQ_PROLOGUE(                                        \
+				 "%l[" #_slow                                  \
+				 "]") "movl -8(%%rax), %%ecx\n\t"              \
+				      "testl %%ecx, %%ecx\n\t"                 \
+				      "jz %l[" #_slow "]\n\t"                  \
+				      "movq -8(%%rax,%%rcx,8), %[obj]\n\t"     \
+				      "decl %%ecx\n\t"                         \
+				      "movl %%ecx, -8(%%rax)\n\t" /* commit */ \
+				      "2:\n\t"                                 \
+			 : [obj] "=r"(_obj)                                    \
+			 : RSEQ_INPUTS(_f, (_f)->slot_base[_slot])             \
+			 : "rax", "rcx", "memory", "cc"                        \
+			 : _slow);                                             \
 	} while (0)
 
 /*
  * Push: if (count >= cap) goto slow; objs[count] = obj; commit count + 1.
  */
-#define rseq_push_or_goto(_f, _slot, _obj, _slow)				\
-	do {								\
-	RSEQ_LOAD_NCPUS(_f);						\
-	asm goto(RSEQ_PROLOGUE("%l[" #_slow "]")				\
-		 "movl -8(%%rax), %%ecx\n\t"				\
-		 "cmpl %[cap], %%ecx\n\t"				\
-		 "jae %l[" #_slow "]\n\t"				\
-		 "movq %[obj], (%%rax,%%rcx,8)\n\t"			\
-		 "incl %%ecx\n\t"					\
-		 "movl %%ecx, -8(%%rax)\n\t"	/* commit */		\
-		 "2:\n\t"						\
-		 :							\
-		 : RSEQ_INPUTS(_f, (_f)->slot_base[_slot]),		\
-		   [cap] "r"((_f)->slot_cap[_slot]), [obj] "r"(_obj)	\
-		 : "rax", "rcx", "memory", "cc"				\
-		 : _slow);						\
+#define rseq_push_or_goto(_f, _slot, _obj, _slow)                              \
+	do {                                                                   \
+		RSEQ_LOAD_NCPUS(_f);                                           \
+		asm goto(RSEQ_PROLOGUE(                                        \
+				 "%l[" #_slow                                  \
+				 "]") "movl -8(%%rax), %%ecx\n\t"              \
+				      "cmpl %[cap], %%ecx\n\t"                 \
+				      "jae %l[" #_slow "]\n\t"                 \
+				      "movq %[obj], (%%rax,%%rcx,8)\n\t"       \
+				      "incl %%ecx\n\t"                         \
+				      "movl %%ecx, -8(%%rax)\n\t" /* commit */ \
+				      "2:\n\t"                                 \
+			 :                                                     \
+			 : RSEQ_INPUTS(_f, (_f)->slot_base[_slot]),            \
+			   [cap] "r"((_f)->slot_cap[_slot]), [obj] "r"(_obj)   \
+			 : "rax", "rcx", "memory", "cc"                        \
+			 : _slow);                                             \
 	} while (0)
 
 static inline __attribute__((always_inline)) int
@@ -159,37 +161,37 @@ slow:
  * Push up to @n objects from @objs: k = min(n, cap - count); copy them to
  * objs[count ..]; commit count + k. Returns k (0 on any failure).
  */
-static inline unsigned long
-rseq_push_batch(const struct slab_fast *f, unsigned int slot, void **objs,
-		unsigned long n)
+static inline unsigned long rseq_push_batch(const struct slab_fast *f,
+					    unsigned int slot, void **objs,
+					    unsigned long n)
 {
 	char *bases = f->slot_base[slot];
 	unsigned long k;
 	RSEQ_LOAD_NCPUS(f);
 
-	asm volatile(RSEQ_PROLOGUE("7f")
-		     "movl -8(%%rax), %%ecx\n\t"
-		     "movl %[cap], %k[k]\n\t"
-		     "subl %%ecx, %k[k]\n\t"
-		     "cmpq %[n], %[k]\n\t"
-		     "cmovaq %[n], %[k]\n\t"
-		     "testq %[k], %[k]\n\t"
-		     "jz 7f\n\t"
-		     "leaq (%%rax,%%rcx,8), %%rdx\n\t"
-		     "xorl %%esi, %%esi\n\t"
-		     "5:\n\t"
-		     "movq (%[src],%%rsi,8), %%rdi\n\t"
-		     "movq %%rdi, (%%rdx,%%rsi,8)\n\t"
-		     "incq %%rsi\n\t"
-		     "cmpq %[k], %%rsi\n\t"
-		     "jb 5b\n\t"
-		     "addl %k[k], %%ecx\n\t"
-		     "movl %%ecx, -8(%%rax)\n\t"	/* commit */
-		     "2:\n\t"
-		     "jmp 6f\n\t"
-		     "7:\n\t"
-		     "xorl %k[k], %k[k]\n\t"
-		     "6:\n\t"
+	asm volatile(RSEQ_PROLOGUE(
+			     "7f") "movl -8(%%rax), %%ecx\n\t"
+				   "movl %[cap], %k[k]\n\t"
+				   "subl %%ecx, %k[k]\n\t"
+				   "cmpq %[n], %[k]\n\t"
+				   "cmovaq %[n], %[k]\n\t"
+				   "testq %[k], %[k]\n\t"
+				   "jz 7f\n\t"
+				   "leaq (%%rax,%%rcx,8), %%rdx\n\t"
+				   "xorl %%esi, %%esi\n\t"
+				   "5:\n\t"
+				   "movq (%[src],%%rsi,8), %%rdi\n\t"
+				   "movq %%rdi, (%%rdx,%%rsi,8)\n\t"
+				   "incq %%rsi\n\t"
+				   "cmpq %[k], %%rsi\n\t"
+				   "jb 5b\n\t"
+				   "addl %k[k], %%ecx\n\t"
+				   "movl %%ecx, -8(%%rax)\n\t" /* commit */
+				   "2:\n\t"
+				   "jmp 6f\n\t"
+				   "7:\n\t"
+				   "xorl %k[k], %k[k]\n\t"
+				   "6:\n\t"
 		     : [k] "=&r"(k)
 		     : RSEQ_INPUTS(f, bases), [cap] "r"(f->slot_cap[slot]),
 		       [src] "r"(objs), [n] "r"(n)
@@ -201,36 +203,36 @@ rseq_push_batch(const struct slab_fast *f, unsigned int slot, void **objs,
  * Pop up to @n objects into @out: k = min(n, count); copy
  * objs[count - k .. count) to out; commit count - k. Returns k.
  */
-static inline unsigned long
-rseq_pop_batch(const struct slab_fast *f, unsigned int slot, void **out,
-	       unsigned long n)
+static inline unsigned long rseq_pop_batch(const struct slab_fast *f,
+					   unsigned int slot, void **out,
+					   unsigned long n)
 {
 	char *bases = f->slot_base[slot];
 	unsigned long k;
 	RSEQ_LOAD_NCPUS(f);
 
-	asm volatile(RSEQ_PROLOGUE("7f")
-		     "movl -8(%%rax), %%ecx\n\t"
-		     "movq %[n], %[k]\n\t"
-		     "cmpq %%rcx, %[k]\n\t"
-		     "cmovaq %%rcx, %[k]\n\t"
-		     "testq %[k], %[k]\n\t"
-		     "jz 7f\n\t"
-		     "subl %k[k], %%ecx\n\t"
-		     "leaq (%%rax,%%rcx,8), %%rdx\n\t"
-		     "xorl %%esi, %%esi\n\t"
-		     "5:\n\t"
-		     "movq (%%rdx,%%rsi,8), %%rdi\n\t"
-		     "movq %%rdi, (%[dst],%%rsi,8)\n\t"
-		     "incq %%rsi\n\t"
-		     "cmpq %[k], %%rsi\n\t"
-		     "jb 5b\n\t"
-		     "movl %%ecx, -8(%%rax)\n\t"	/* commit */
-		     "2:\n\t"
-		     "jmp 6f\n\t"
-		     "7:\n\t"
-		     "xorl %k[k], %k[k]\n\t"
-		     "6:\n\t"
+	asm volatile(RSEQ_PROLOGUE(
+			     "7f") "movl -8(%%rax), %%ecx\n\t"
+				   "movq %[n], %[k]\n\t"
+				   "cmpq %%rcx, %[k]\n\t"
+				   "cmovaq %%rcx, %[k]\n\t"
+				   "testq %[k], %[k]\n\t"
+				   "jz 7f\n\t"
+				   "subl %k[k], %%ecx\n\t"
+				   "leaq (%%rax,%%rcx,8), %%rdx\n\t"
+				   "xorl %%esi, %%esi\n\t"
+				   "5:\n\t"
+				   "movq (%%rdx,%%rsi,8), %%rdi\n\t"
+				   "movq %%rdi, (%[dst],%%rsi,8)\n\t"
+				   "incq %%rsi\n\t"
+				   "cmpq %[k], %%rsi\n\t"
+				   "jb 5b\n\t"
+				   "movl %%ecx, -8(%%rax)\n\t" /* commit */
+				   "2:\n\t"
+				   "jmp 6f\n\t"
+				   "7:\n\t"
+				   "xorl %k[k], %k[k]\n\t"
+				   "6:\n\t"
 		     : [k] "=&r"(k)
 		     : RSEQ_INPUTS(f, bases), [dst] "r"(out), [n] "r"(n)
 		     : "rax", "rcx", "rdx", "rsi", "rdi", "memory", "cc");
@@ -240,28 +242,46 @@ rseq_pop_batch(const struct slab_fast *f, unsigned int slot, void **out,
 #else /* no rseq asm for this architecture: the fallback path runs */
 #define SLAB_HAVE_RSEQ_ASM_VALUE 0
 
-#define rseq_pop_or_goto(f, slot, obj, slow)	\
-	do { (void)(f); (void)(slot); obj = NULL; goto slow; } while (0)
-#define rseq_push_or_goto(f, slot, obj, slow)	\
-	do { (void)(f); (void)(slot); (void)(obj); goto slow; } while (0)
+#define rseq_pop_or_goto(f, slot, obj, slow) \
+	do {                                 \
+		(void)(f);                   \
+		(void)(slot);                \
+		obj = NULL;                  \
+		goto slow;                   \
+	} while (0)
+#define rseq_push_or_goto(f, slot, obj, slow) \
+	do {                                  \
+		(void)(f);                    \
+		(void)(slot);                 \
+		(void)(obj);                  \
+		goto slow;                    \
+	} while (0)
 static inline int rseq_push(const struct slab_fast *f, unsigned int slot,
 			    void *obj)
 {
-	(void)f; (void)slot; (void)obj;
+	(void)f;
+	(void)slot;
+	(void)obj;
 	return 0;
 }
 static inline unsigned long rseq_push_batch(const struct slab_fast *f,
 					    unsigned int slot, void **objs,
 					    unsigned long n)
 {
-	(void)f; (void)slot; (void)objs; (void)n;
+	(void)f;
+	(void)slot;
+	(void)objs;
+	(void)n;
 	return 0;
 }
 static inline unsigned long rseq_pop_batch(const struct slab_fast *f,
 					   unsigned int slot, void **out,
 					   unsigned long n)
 {
-	(void)f; (void)slot; (void)out; (void)n;
+	(void)f;
+	(void)slot;
+	(void)out;
+	(void)n;
 	return 0;
 }
 #endif

@@ -24,7 +24,7 @@
 #include "internal.h"
 #include "slab.h"
 
-#define EMPTY_KEEP	1
+#define EMPTY_KEEP 1
 
 struct kmem_cache kmalloc_caches[NR_KMALLOC];
 uint32_t kmalloc_size[NR_KMALLOC];
@@ -34,11 +34,10 @@ uint32_t kmalloc_size[NR_KMALLOC];
  * allocator is ready. kmalloc_init() checks it against kmalloc_size[].
  */
 const uint8_t kmalloc_index_small[1024 / 16 + 1] = {
-	0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
-	15, 16, 16, 17, 17, 18, 18, 19, 19, 20, 20, 21, 21, 22, 22, 23,
-	23, 24, 24, 24, 24, 25, 25, 25, 25, 26, 26, 26, 26, 27, 27, 27,
-	27, 28, 28, 28, 28, 29, 29, 29, 29, 30, 30, 30, 30, 31, 31, 31,
-	31,
+	0,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
+	16, 16, 17, 17, 18, 18, 19, 19, 20, 20, 21, 21, 22, 22, 23, 23, 24,
+	24, 24, 24, 25, 25, 25, 25, 26, 26, 26, 26, 27, 27, 27, 27, 28, 28,
+	28, 28, 29, 29, 29, 29, 30, 30, 30, 30, 31, 31, 31, 31,
 };
 struct slock caches_lock;
 struct kmem_cache *named_caches;
@@ -168,14 +167,16 @@ static void slab_list_del(struct slab_list *l, struct slab *sl)
 static struct slab_list *list_of(struct kmem_cache *s, int which)
 {
 	return which == SL_PARTIAL ? &s->partial :
-	       which == SL_FULL ? &s->full : &s->empty;
+	       which == SL_FULL    ? &s->full :
+				     &s->empty;
 }
 
 /* Move @sl to the list its inuse count calls for. */
 static void slab_relist(struct kmem_cache *s, struct slab *sl)
 {
-	int want = !sl->inuse ? SL_EMPTY :
-		   sl->inuse == sl->nobj ? SL_FULL : SL_PARTIAL;
+	int want = !sl->inuse            ? SL_EMPTY :
+		   sl->inuse == sl->nobj ? SL_FULL :
+					   SL_PARTIAL;
 
 	if (want == sl->on_list)
 		return;
@@ -327,7 +328,8 @@ void cache_drain(struct kmem_cache *s, void **objs, unsigned long n)
 				slab_bug("drain of %p to %s: slab %p kind %d cache %s",
 					 objs[i], s->name, (void *)sl,
 					 sl ? sl->kind : -1,
-					 sl && sl->cache ? sl->cache->name : "-");
+					 sl && sl->cache ? sl->cache->name :
+							   "-");
 		}
 	memcpy(s->depot + s->depot_nr, objs, put * sizeof(void *));
 	s->depot_nr += (unsigned int)put;
@@ -482,7 +484,7 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size,
 		return NULL;
 	}
 	if ((flags & SLAB_POISON) && ctor) {
-		errno = EINVAL;	/* poison would destroy constructed state */
+		errno = EINVAL; /* poison would destroy constructed state */
 		return NULL;
 	}
 	if (!slab_ready()) {
@@ -511,7 +513,8 @@ void *kmem_cache_alloc(struct kmem_cache *s)
 	void *p = NULL;
 
 	if (!s || (s->flags & SLAB_DEAD))
-		slab_misuse("kmem_cache_alloc(%p): not a live cache", (void *)s);
+		slab_misuse("kmem_cache_alloc(%p): not a live cache",
+			    (void *)s);
 	if (slab_tls.busy || !cache_refill(s, &p, 1)) {
 		errno = ENOMEM;
 		return NULL;

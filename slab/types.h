@@ -17,24 +17,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PAGE_SHIFT	12
-#define PAGE_SIZE	(1UL << PAGE_SHIFT)
+#define PAGE_SHIFT 12
+#define PAGE_SIZE  (1UL << PAGE_SHIFT)
 
 /* Size classes: 16..128 by 16, then 8 classes per power of two. */
-#define SLAB_MIN_ALIGN	16
-#define NR_KMALLOC	96
-#define KMALLOC_MAX	(256UL * 1024)	/* largest slab-served size */
+#define SLAB_MIN_ALIGN 16
+#define NR_KMALLOC     96
+#define KMALLOC_MAX    (256UL * 1024) /* largest slab-served size */
 
 /* Per-CPU / per-thread cache region (see percpu.c). */
-#define NR_CPU_SLOTS	128		/* kmalloc classes + named caches */
-#define REGION_SHIFT	16
-#define REGION_SIZE	(1UL << REGION_SHIFT)
-#define REGION_SLOTS	(REGION_SIZE / sizeof(void *))
-#define MAX_BATCH	64
+#define NR_CPU_SLOTS 128 /* kmalloc classes + named caches */
+#define REGION_SHIFT 16
+#define REGION_SIZE  (1UL << REGION_SHIFT)
+#define REGION_SLOTS (REGION_SIZE / sizeof(void *))
+#define MAX_BATCH    64
 
 /* A slab holds at most this many objects (bitmap size). */
-#define SLAB_MAX_OBJS	256
-#define SLAB_MAX_PAGES	64
+#define SLAB_MAX_OBJS  256
+#define SLAB_MAX_PAGES 64
 
 /*
  * Futex lock (three states: 0 free, 1 locked, 2 locked with waiters).
@@ -45,10 +45,10 @@ struct slock {
 };
 
 enum span_kind {
-	SPAN_NONE = 0,		/* descriptor not in use */
-	SPAN_FREE,		/* free run in the page heap */
-	SPAN_LARGE,		/* one large allocation */
-	SPAN_SLAB,		/* a slab of a kmem_cache */
+	SPAN_NONE = 0, /* descriptor not in use */
+	SPAN_FREE,     /* free run in the page heap */
+	SPAN_LARGE,    /* one large allocation */
+	SPAN_SLAB,     /* a slab of a kmem_cache */
 };
 
 /*
@@ -65,21 +65,21 @@ struct slab {
 	uintptr_t start;
 	uint32_t npages;
 	uint8_t kind;
-	uint8_t dirty;			/* SPAN_FREE: may hold resident pages */
-	int16_t slot;			/* per-CPU slot; -1 unless SPAN_SLAB */
-	uint32_t size;			/* SPAN_SLAB: object size */
-	uint32_t recip;			/* SPAN_SLAB: ceil(2^32 / size) */
-	uint32_t objs_end;		/* SPAN_SLAB: nobj * size */
+	uint8_t dirty;     /* SPAN_FREE: may hold resident pages */
+	int16_t slot;      /* per-CPU slot; -1 unless SPAN_SLAB */
+	uint32_t size;     /* SPAN_SLAB: object size */
+	uint32_t recip;    /* SPAN_SLAB: ceil(2^32 / size) */
+	uint32_t objs_end; /* SPAN_SLAB: nobj * size */
 	uint16_t nobj;
-	uint16_t inuse;			/* objects not in freemap */
-	uint16_t hint;			/* first freemap word with a bit set */
-	uint8_t on_list;		/* SPAN_SLAB: SL_* below */
+	uint16_t inuse;  /* objects not in freemap */
+	uint16_t hint;   /* first freemap word with a bit set */
+	uint8_t on_list; /* SPAN_SLAB: SL_* below */
 	struct kmem_cache *cache;
-	struct slab *next, *prev;	/* cache list or free bin */
+	struct slab *next, *prev;         /* cache list or free bin */
 	struct slab *lru_next, *lru_prev; /* dirty free spans, oldest last */
-	uint64_t free_ms;		/* SPAN_FREE: when it became dirty */
-	uint64_t freemap[SLAB_MAX_OBJS / 64];	/* bit set = free */
-	size_t req;			/* SPAN_LARGE: requested size */
+	uint64_t free_ms;                 /* SPAN_FREE: when it became dirty */
+	uint64_t freemap[SLAB_MAX_OBJS / 64]; /* bit set = free */
+	size_t req;                           /* SPAN_LARGE: requested size */
 };
 
 enum { SL_NONE, SL_PARTIAL, SL_FULL, SL_EMPTY };
@@ -91,10 +91,10 @@ struct slab_list {
 };
 
 struct kmem_cache_stats {
-	unsigned long refills, drains;	/* batches with per-CPU layer */
+	unsigned long refills, drains; /* batches with per-CPU layer */
 	unsigned long slabs_new, slabs_freed;
 	unsigned long alloc_fail;
-	unsigned long central_allocs, central_frees;	/* no per-CPU slot */
+	unsigned long central_allocs, central_frees; /* no per-CPU slot */
 };
 
 /*
@@ -104,27 +104,27 @@ struct kmem_cache_stats {
  */
 struct kmem_cache {
 	struct slock lock;
-	uint32_t size;			/* object size (stride) */
-	uint32_t recip;			/* ceil(2^32 / size): offset -> index */
-	uint16_t nobj;			/* objects per slab */
-	uint16_t npages;		/* pages per slab */
-	int16_t slot;			/* per-CPU slot, -1: central only */
-	uint16_t batch;			/* objects moved per refill/drain */
+	uint32_t size;   /* object size (stride) */
+	uint32_t recip;  /* ceil(2^32 / size): offset -> index */
+	uint16_t nobj;   /* objects per slab */
+	uint16_t npages; /* pages per slab */
+	int16_t slot;    /* per-CPU slot, -1: central only */
+	uint16_t batch;  /* objects moved per refill/drain */
 	unsigned int flags;
 	void (*ctor)(void *);
 	struct slab_list partial, full, empty;
 	unsigned long nr_slabs;
-	unsigned long active;		/* objects handed out (incl. caches) */
-	void **depot;			/* free objects not in any slab map */
+	unsigned long active; /* objects handed out (incl. caches) */
+	void **depot;         /* free objects not in any slab map */
 	unsigned int depot_nr, depot_cap;
 	struct kmem_cache_stats stats;
-	struct kmem_cache *next_named;	/* list of named caches */
+	struct kmem_cache *next_named; /* list of named caches */
 	char name[32];
 };
 
 /* Internal kmem_cache flags beyond the public ones. */
-#define SLAB_KMALLOC		0x100u
-#define SLAB_DEAD		0x200u
+#define SLAB_KMALLOC 0x100u
+#define SLAB_DEAD    0x200u
 
 /*
  * Per-CPU (or per-thread) cache region, REGION_SIZE bytes, all zeroes when
@@ -134,23 +134,23 @@ struct kmem_cache {
  * objs[0 .. count) are free objects, the top one at objs[count - 1].
  */
 struct slab_fast {
-	char *percpu_base;	/* region of cpu c at base + (c << REGION_SHIFT) */
-	long rseq_off;		/* rseq area - thread pointer */
-	long idx_off;		/* rseq_off + offset of cpu_id or mm_cid */
-	uint32_t ncpus;		/* 0: fast path disabled, rseq_off invalid */
+	char *percpu_base; /* region of cpu c at base + (c << REGION_SHIFT) */
+	long rseq_off;     /* rseq area - thread pointer */
+	long idx_off;      /* rseq_off + offset of cpu_id or mm_cid */
+	uint32_t ncpus;    /* 0: fast path disabled, rseq_off invalid */
 	uint32_t pad;
 	uint32_t slot_off[NR_CPU_SLOTS];
 	uint32_t slot_cap[NR_CPU_SLOTS];
-	char *slot_base[NR_CPU_SLOTS];	/* percpu_base + slot_off */
+	char *slot_base[NR_CPU_SLOTS]; /* percpu_base + slot_off */
 };
 
 /* Per-thread state (percpu.c). */
 enum { TS_NEW, TS_RSEQ, TS_TCACHE, TS_DEAD };
 struct slab_tls {
 	uint8_t state;
-	uint8_t registered;	/* we registered rseq for this thread */
-	uint16_t busy;		/* locks held + non-restartable sections */
-	char *tcache;		/* fallback per-thread region */
+	uint8_t registered; /* we registered rseq for this thread */
+	uint16_t busy;      /* locks held + non-restartable sections */
+	char *tcache;       /* fallback per-thread region */
 };
 
 #endif /* SLAB_TYPES_H */

@@ -29,7 +29,8 @@ void *__wrap_calloc(size_t n, size_t size) __wrap_entry;
 void *__wrap_realloc(void *p, size_t size) __wrap_entry;
 void *__wrap_reallocarray(void *p, size_t n, size_t size) __wrap_entry;
 void *__wrap_aligned_alloc(size_t align, size_t size) __wrap_entry;
-int __wrap_posix_memalign(void **memptr, size_t align, size_t size) __wrap_entry;
+int __wrap_posix_memalign(void **memptr, size_t align,
+			  size_t size) __wrap_entry;
 void *__wrap_memalign(size_t align, size_t size) __wrap_entry;
 void *__wrap_valloc(size_t size) __wrap_entry;
 void *__wrap_pvalloc(size_t size) __wrap_entry;
@@ -128,7 +129,8 @@ static void *aligned(size_t align, size_t size)
 	if (likely(p))
 		return p;
 	return __real_aligned_alloc(align > sizeof(void *) ? align :
-				    sizeof(void *), size);
+							     sizeof(void *),
+				    size);
 }
 
 void *__wrap_aligned_alloc(size_t align, size_t size)
@@ -185,8 +187,8 @@ size_t __wrap_malloc_usable_size(void *p)
 void __wrap_free_sized(void *p, size_t size)
 {
 	if (p && in_arena(p) && size > slab_usable_arena(p))
-		slab_misuse("free_sized(%p, %zu): object is only %zu bytes",
-			    p, size, slab_usable_arena(p));
+		slab_misuse("free_sized(%p, %zu): object is only %zu bytes", p,
+			    size, slab_usable_arena(p));
 	__wrap_free(p);
 }
 
@@ -206,8 +208,8 @@ ssize_t __wrap_getdelim(char **lineptr, size_t *n, int delim, FILE *stream)
 	 * the contents anyway). In a static musl link getdelim's realloc is
 	 * wrapped and needs nothing.
 	 */
-	if (SLAB_LIBC_REALLOCS_GETLINE && lineptr && n && stream &&
-	    *lineptr && in_arena(*lineptr)) {
+	if (SLAB_LIBC_REALLOCS_GETLINE && lineptr && n && stream && *lineptr &&
+	    in_arena(*lineptr)) {
 		__wrap_free(*lineptr);
 		*lineptr = NULL;
 		*n = 0;

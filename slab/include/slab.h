@@ -20,8 +20,8 @@ extern "C" {
 struct kmem_cache;
 
 /* kmem_cache_create() flags. */
-#define SLAB_HWCACHE_ALIGN	0x1u	/* align objects to 64 bytes */
-#define SLAB_POISON		0x2u	/* fill freed objects with 0x6b */
+#define SLAB_HWCACHE_ALIGN 0x1u /* align objects to 64 bytes */
+#define SLAB_POISON        0x2u /* fill freed objects with 0x6b */
 
 /*
  * Create a cache of objects of @size bytes aligned to @align (0 means the
@@ -52,11 +52,11 @@ void free_aligned_sized(void *ptr, size_t alignment, size_t size);
 
 /* How the per-CPU layer runs in this process. */
 enum slab_rseq_mode {
-	SLAB_RSEQ_UNINIT = 0,	/* allocator not started yet */
-	SLAB_RSEQ_CPU_ID,	/* rseq, caches indexed by cpu_id */
-	SLAB_RSEQ_MM_CID,	/* rseq, caches indexed by mm_cid */
-	SLAB_RSEQ_FAKE,		/* test mode: rseq code, hand-filled area */
-	SLAB_RSEQ_OFF,		/* fallback: per-thread caches */
+	SLAB_RSEQ_UNINIT = 0, /* allocator not started yet */
+	SLAB_RSEQ_CPU_ID,     /* rseq, caches indexed by cpu_id */
+	SLAB_RSEQ_MM_CID,     /* rseq, caches indexed by mm_cid */
+	SLAB_RSEQ_FAKE,       /* test mode: rseq code, hand-filled area */
+	SLAB_RSEQ_OFF,        /* fallback: per-thread caches */
 };
 enum slab_rseq_mode slab_rseq_mode(const char **why);
 
