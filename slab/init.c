@@ -14,6 +14,7 @@
  *   arena=SIZE                  address space to reserve (default 64g)
  *   dirty_max=SIZE              free resident memory kept (default 16m)
  *   purge_ms=N                  purge free memory older than N ms (1000)
+ *   publish                     keep /dev/shm/slab-<pid> for slabinfo -p
  * SIZE takes k, m, g suffixes. Unknown or malformed options are reported
  * on stderr and ignored.
  *
@@ -113,6 +114,10 @@ static void parse_option(const char *opt, size_t len)
 		if (parse_size(v, vlen, &n))
 			goto bad;
 		slab_opt.dirty_max = n;
+	} else if (match(opt, klen, "publish")) {
+		if (vlen && !match(v, vlen, "1") && !match(v, vlen, "on"))
+			goto bad;
+		slab_opt.publish = 1;
 	} else if (match(opt, klen, "purge_ms")) {
 		if (parse_size(v, vlen, &n) || n > 3600000)
 			goto bad;
@@ -159,6 +164,8 @@ static void fork_prepare(void)
 
 static void fork_done(int child)
 {
+	if (child)
+		stats_fork_child();
 	if (fork_inside) {
 		fork_inside = 0;
 		if (child)
@@ -188,6 +195,7 @@ static void fork_child(void)
 static int start(void)
 {
 	parse_options();
+	stats_init();
 	if (kmalloc_init())
 		return -1;
 	if (pageheap_init(slab_opt.arena_size))

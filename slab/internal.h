@@ -32,7 +32,7 @@ struct slab_options {
 	size_t arena_size;     /* bytes to reserve */
 	size_t dirty_max;      /* free resident bytes kept before purging */
 	unsigned int purge_ms; /* age after which free pages are purged */
-	int check;             /* run validators on slow paths */
+	int publish;           /* keep /dev/shm/slab-<pid> up to date */
 };
 enum { RSEQ_OPT_AUTO, RSEQ_OPT_OFF, RSEQ_OPT_FAKE, RSEQ_OPT_CPU };
 
@@ -53,6 +53,24 @@ static inline int slab_ready(void)
 	return likely(__atomic_load_n(&slab_state, __ATOMIC_ACQUIRE) ==
 		      SLAB_STATE_READY) ||
 	       slab_init_slow();
+}
+
+/* ---- stats.c: statistics, dumps, the published file ---- */
+
+extern unsigned long slab_libc_fallbacks __hidden;
+/* A request that libc's allocator served because we could not. */
+static inline void slab_count_fallback(void)
+{
+	__atomic_fetch_add(&slab_libc_fallbacks, 1, __ATOMIC_RELAXED);
+}
+void stats_init(void) __hidden;
+void stats_started(void) __hidden;
+void stats_publish(int force) __hidden;
+void stats_fork_child(void) __hidden;
+static inline void stats_tick(void)
+{
+	if (unlikely(slab_opt.publish))
+		stats_publish(0);
 }
 
 /* ---- report.c: every message the allocator prints ---- */
@@ -111,6 +129,8 @@ int pageheap_grow(struct slab *s, size_t npages) __hidden;
 /* Purge free dirty runs: all of them, or those older than purge_ms. */
 void pageheap_purge(int all) __hidden;
 void pageheap_get_stats(struct pageheap_stats *st) __hidden;
+/* Without the lock, for a signal handler: figures may be inconsistent. */
+void pageheap_peek_stats(struct pageheap_stats *st) __hidden;
 void pageheap_validate(void) __hidden;
 void pageheap_fork_lock(void) __hidden;
 void pageheap_fork_unlock(int child) __hidden;

@@ -48,7 +48,10 @@ void *malloc_slow(size_t size)
 	if (SLAB_DEBUG && p && slab_usable_arena(p) < size)
 		slab_bug("malloc_slow(%zu) gave %p of %zu bytes", size, p,
 			 slab_usable_arena(p));
-	return p ? p : __real_malloc(size);
+	if (likely(p))
+		return p;
+	slab_count_fallback();
+	return __real_malloc(size);
 }
 
 void *slab_memalign(size_t align, size_t size)

@@ -462,6 +462,13 @@ out:
 	return ok;
 }
 
+void pageheap_peek_stats(struct pageheap_stats *st)
+{
+	*st = ph;
+	st->committed = committed;
+	st->frontier = frontier;
+}
+
 void pageheap_get_stats(struct pageheap_stats *st)
 {
 	slock_lock(&ph_lock);

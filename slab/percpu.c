@@ -60,6 +60,15 @@ static pthread_key_t thread_key;
 static int have_key;
 static struct slock tcache_lock;
 static char *tcache_pool; /* recycled per-thread regions */
+static char *tcache_all;  /* every region ever made, for statistics */
+
+/* Bookkeeping at the end of a per-thread region, past the last stack. */
+struct tcache_meta {
+	char *next_all;
+	int live;
+};
+#define TCACHE_META(r) \
+	((struct tcache_meta *)((r) + REGION_SIZE - sizeof(struct tcache_meta)))
 
 static char *thread_pointer(void)
 {
@@ -121,7 +130,7 @@ static void layout_slots(void)
 		slab_fast.slot_off[i] = off;
 		if (i < NR_KMALLOC)
 			off += (slab_fast.slot_cap[i] + 1) * 8;
-		SLAB_BUG_ON(off > REGION_SIZE);
+		SLAB_BUG_ON(off > REGION_SIZE - sizeof(struct tcache_meta));
 	}
 }
 
@@ -253,13 +262,23 @@ static char *tcache_get(void)
 	slock_unlock(&tcache_lock);
 	if (r) {
 		*(char **)r = NULL;
+		TCACHE_META(r)->live = 1;
 		return r;
 	}
-	return meta_alloc(REGION_SIZE);
+	r = meta_alloc(REGION_SIZE);
+	if (!r)
+		return NULL;
+	TCACHE_META(r)->live = 1;
+	slock_lock(&tcache_lock);
+	TCACHE_META(r)->next_all = tcache_all;
+	tcache_all = r;
+	slock_unlock(&tcache_lock);
+	return r;
 }
 
 static void tcache_put(char *r)
 {
+	TCACHE_META(r)->live = 0;
 	slock_lock(&tcache_lock);
 	*(char **)r = tcache_pool; /* first 8 bytes are unused padding */
 	tcache_pool = r;

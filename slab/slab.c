@@ -308,6 +308,7 @@ unsigned long cache_refill(struct kmem_cache *s, void **out, unsigned long n)
 					 s->name, out[k], k, got);
 	}
 	slock_unlock(&s->lock);
+	stats_tick();
 	return got;
 }
 
@@ -355,6 +356,7 @@ void cache_drain(struct kmem_cache *s, void **objs, unsigned long n)
 		release = sl->next;
 		pageheap_free(sl);
 	}
+	stats_tick();
 }
 
 void cache_shrink(struct kmem_cache *s)

@@ -73,6 +73,7 @@ void *__wrap_calloc(size_t n, size_t size)
 	p = slab_calloc(total);
 	if (likely(p))
 		return p;
+	slab_count_fallback();
 	return __real_calloc(n, size);
 }
 
@@ -101,8 +102,10 @@ void *__wrap_realloc(void *p, size_t size)
 	if (q)
 		return q;
 	q = slab_malloc(size);
-	if (!q)
+	if (!q) {
+		slab_count_fallback();
 		q = __real_malloc(size);
+	}
 	if (!q)
 		return NULL;
 	memcpy(q, p, old < size ? old : size);
@@ -128,6 +131,7 @@ static void *aligned(size_t align, size_t size)
 
 	if (likely(p))
 		return p;
+	slab_count_fallback();
 	return __real_aligned_alloc(align > sizeof(void *) ? align :
 							     sizeof(void *),
 				    size);
@@ -154,8 +158,10 @@ int __wrap_posix_memalign(void **memptr, size_t align, size_t size)
 	if (!power_of_two(align) || align % sizeof(void *))
 		return EINVAL;
 	p = slab_memalign(align, size);
-	if (unlikely(!p))
+	if (unlikely(!p)) {
+		slab_count_fallback();
 		return __real_posix_memalign(memptr, align, size);
+	}
 	*memptr = p;
 	return 0;
 }
