@@ -136,11 +136,29 @@ static void layout_slots(void)
 
 static void thread_exit(void *arg);
 
+/*
+ * Initial values: our own area (cpu_id: ~0 until registered). An asm
+ * initialiser because C cannot name a TLS offset in a static initialiser;
+ * the linker resolves @tpoff for the executable's own TLS block.
+ */
+#ifdef __x86_64__
+asm(".pushsection .data\n\t"
+    ".balign 8\n\t"
+    ".globl slab_rseq_off\n\t"
+    ".hidden slab_rseq_off\n\t"
+    "slab_rseq_off: .quad slab_rseq_area@tpoff\n\t"
+    ".globl slab_idx_off\n\t"
+    ".hidden slab_idx_off\n\t"
+    "slab_idx_off: .quad slab_rseq_area@tpoff + 4\n\t"
+    ".popsection");
+#else
+long slab_rseq_off, slab_idx_off;
+#endif
+
 static int use_area(long rseq_off, int mm_cid)
 {
-	slab_fast.rseq_off = rseq_off;
-	slab_fast.idx_off = rseq_off +
-			    (mm_cid ? RSEQ_OFF_MM_CID : RSEQ_OFF_CPU_ID);
+	slab_rseq_off = rseq_off;
+	slab_idx_off = rseq_off + (mm_cid ? RSEQ_OFF_MM_CID : RSEQ_OFF_CPU_ID);
 	return mm_cid ? SLAB_RSEQ_MM_CID : SLAB_RSEQ_CPU_ID;
 }
 
@@ -358,8 +376,7 @@ static void thread_setup(struct slab_tls *t)
 		if (!self_register) {
 			/* glibc registered this thread, or it never will. */
 			/* cppcheck-suppress nullPointerArithmetic */
-			if (*(uint32_t *)(thread_pointer() +
-					  slab_fast.rseq_off +
+			if (*(uint32_t *)(thread_pointer() + slab_rseq_off +
 					  RSEQ_OFF_CPU_ID) < nr_cpus) {
 				t->state = TS_RSEQ;
 				return;

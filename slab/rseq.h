@@ -44,6 +44,16 @@ struct rseq_area {
 #define RSEQ_OFF_CPU_ID 4
 #define RSEQ_OFF_MM_CID 24
 
+/*
+ * The rseq area is at thread pointer + slab_rseq_off, the CPU index at
+ * thread pointer + slab_idx_off. Both start out (statically, see percpu.c)
+ * pointing at our own TLS area, so the prologue's store is harmless in
+ * every thread at every moment, even before start-up or with rseq off; the
+ * fast path is then refused by ncpus (0) or by the index (~0).
+ */
+extern long slab_rseq_off __attribute__((visibility("hidden")));
+extern long slab_idx_off __attribute__((visibility("hidden")));
+
 #if defined(__x86_64__) && !defined(SLAB_NO_RSEQ_ASM)
 #define SLAB_HAVE_RSEQ_ASM_VALUE 1
 
@@ -53,14 +63,14 @@ struct rseq_area {
  * rseq->rseq_cs at the descriptor, then open the section at label 1.
  * Then %rax = this CPU's slot base, or leave for @slow.
  *
- *	if (!ncpus) goto slow;			before start-up, or no rseq:
- *						rseq_off is not valid then
- *	rs->rseq_cs = &desc;
+ *	rs->rseq_cs = &desc;			rs: tp + slab_rseq_off, which
+ *						points at our own TLS area
+ *						until start-up picks the area
  *   1:	idx = *(u32 *)(tp + idx_off);		cpu_id or mm_cid
  *	if (idx >= ncpus) goto slow;		also: not registered (~0)
  *	rax = bases + (idx << REGION_SHIFT);	bases = base + slot_off
  */
-#define RSEQ_PROLOGUE(slow)                       \
+#define RSEQ_PROLOGUE_REG(slow, R64, R32)         \
 	".pushsection __rseq_cs, \"aw\"\n\t"      \
 	".balign 32\n\t"                          \
 	"3:\n\t"                                  \
@@ -73,19 +83,18 @@ struct rseq_area {
 	"4:\n\t"                                  \
 	"jmp " slow "\n\t"                        \
 	".popsection\n\t"                         \
-	"testl %[ncpus], %[ncpus]\n\t"            \
-	"jz " slow "\n\t"                         \
-	"leaq 3b(%%rip), %%rax\n\t"               \
-	"movq %%rax, %%fs:8(%[off])\n\t"          \
+	"leaq 3b(%%rip), %%" R64 "\n\t"           \
+	"movq %%" R64 ", %%fs:8(%[off])\n\t"      \
 	"1:\n\t"                                  \
-	"movl %%fs:(%[idx]), %%eax\n\t"           \
-	"cmpl %[ncpus], %%eax\n\t"                \
+	"movl %%fs:(%[idx]), %%" R32 "\n\t"       \
+	"cmpl %[ncpus], %%" R32 "\n\t"            \
 	"jae " slow "\n\t"                        \
-	"shlq $16, %%rax\n\t"                     \
-	"addq %[bases], %%rax\n\t"
+	"shlq $16, %%" R64 "\n\t"                 \
+	"addq %[bases], %%" R64 "\n\t"
+#define RSEQ_PROLOGUE(slow) RSEQ_PROLOGUE_REG(slow, "rax", "eax")
 
-#define RSEQ_INPUTS(_f, _b)                                  \
-	[off] "r"((_f)->rseq_off), [idx] "r"((_f)->idx_off), \
+#define RSEQ_INPUTS(_f, _b)                                \
+	[off] "r"(slab_rseq_off), [idx] "r"(slab_idx_off), \
 		[ncpus] "r"(ncpus_), [bases] "r"(_b)
 
 /*
@@ -101,28 +110,31 @@ _Static_assert(REGION_SHIFT == 16, "RSEQ_PROLOGUE shifts by 16");
  * Pop: if (count == 0) goto slow; obj = objs[count - 1]; commit count - 1.
  * A statement: on success @obj is set, else control goes to @slow.
  */
-#define rseq_pop_or_goto(_f, _slot, _obj, _slow)                               \
-	do {                                                                   \
-		RSEQ_LOAD_NCPUS(_f);                                           \
-		asm goto(RSEQ_PROLOGUE(                                        \
-				 "%l[" #_slow                                  \
-				 "]") "movl -8(%%rax), %%ecx\n\t"              \
-				      "testl %%ecx, %%ecx\n\t"                 \
-				      "jz %l[" #_slow "]\n\t"                  \
-				      "movq -8(%%rax,%%rcx,8), %[obj]\n\t"     \
-				      "decl %%ecx\n\t"                         \
-				      "movl %%ecx, -8(%%rax)\n\t" /* commit */ \
-				      "2:\n\t"                                 \
-			 : [obj] "=r"(_obj)                                    \
-			 : RSEQ_INPUTS(_f, (_f)->slot_base[_slot])             \
-			 : "rax", "rcx", "memory", "cc"                        \
-			 : _slow);                                             \
+#define rseq_pop_base_or_goto(_f, _base, _obj, _slow)                            \
+	do {                                                                     \
+		RSEQ_LOAD_NCPUS(_f);                                             \
+		asm goto(RSEQ_PROLOGUE_REG(                                      \
+				 "%l[" #_slow "]", "rcx",                        \
+				 "ecx") "movl -8(%%rcx), %%edx\n\t"              \
+					"testl %%edx, %%edx\n\t"                 \
+					"jz %l[" #_slow "]\n\t"                  \
+					"movq -8(%%rcx,%%rdx,8), %[obj]\n\t"     \
+					"decl %%edx\n\t"                         \
+					"movl %%edx, -8(%%rcx)\n\t" /* commit */ \
+					"2:\n\t"                                 \
+			 : [obj] "=&a"(_obj)                                     \
+			 : RSEQ_INPUTS(_f, _base)                                \
+			 : "rcx", "rdx", "memory", "cc"                          \
+			 : _slow);                                               \
 	} while (0)
+
+#define rseq_pop_or_goto(_f, _slot, _obj, _slow) \
+	rseq_pop_base_or_goto(_f, (_f)->slot_base[_slot], _obj, _slow)
 
 /*
  * Push: if (count >= cap) goto slow; objs[count] = obj; commit count + 1.
  */
-#define rseq_push_or_goto(_f, _slot, _obj, _slow)                              \
+#define rseq_push_base_or_goto(_f, _base, _cap, _obj, _slow)                   \
 	do {                                                                   \
 		RSEQ_LOAD_NCPUS(_f);                                           \
 		asm goto(RSEQ_PROLOGUE(                                        \
@@ -135,11 +147,15 @@ _Static_assert(REGION_SHIFT == 16, "RSEQ_PROLOGUE shifts by 16");
 				      "movl %%ecx, -8(%%rax)\n\t" /* commit */ \
 				      "2:\n\t"                                 \
 			 :                                                     \
-			 : RSEQ_INPUTS(_f, (_f)->slot_base[_slot]),            \
-			   [cap] "r"((_f)->slot_cap[_slot]), [obj] "r"(_obj)   \
+			 : RSEQ_INPUTS(_f, _base), [cap] "r"(_cap),            \
+			   [obj] "r"(_obj)                                     \
 			 : "rax", "rcx", "memory", "cc"                        \
 			 : _slow);                                             \
 	} while (0)
+
+#define rseq_push_or_goto(_f, _slot, _obj, _slow)          \
+	rseq_push_base_or_goto(_f, (_f)->slot_base[_slot], \
+			       (_f)->slot_cap[_slot], _obj, _slow)
 
 static inline __attribute__((always_inline)) int
 rseq_push(const struct slab_fast *f, unsigned int slot, void *obj)
@@ -242,6 +258,10 @@ static inline unsigned long rseq_pop_batch(const struct slab_fast *f,
 #else /* no rseq asm for this architecture: the fallback path runs */
 #define SLAB_HAVE_RSEQ_ASM_VALUE 0
 
+#define rseq_pop_base_or_goto(f, base, obj, slow) \
+	rseq_pop_or_goto(f, base, obj, slow)
+#define rseq_push_base_or_goto(f, base, cap, obj, slow) \
+	rseq_push_or_goto(f, base, obj, slow)
 #define rseq_pop_or_goto(f, slot, obj, slow) \
 	do {                                 \
 		(void)(f);                   \

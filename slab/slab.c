@@ -202,6 +202,11 @@ static struct slab *new_slab(struct kmem_cache *s)
 	sl->recip = s->recip;
 	sl->nobj = s->nobj;
 	sl->objs_end = (uint32_t)s->nobj * s->size;
+	/* Copies for free(): one cache line tells it all. */
+	if (s->slot >= 0) {
+		sl->cpu_base = slab_fast.slot_base[s->slot];
+		sl->cpu_cap = slab_fast.slot_cap[s->slot];
+	}
 	sl->inuse = 0;
 	sl->hint = 0;
 	sl->on_list = SL_NONE;

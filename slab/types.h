@@ -71,9 +71,11 @@ struct slab {
 	uint32_t recip;    /* SPAN_SLAB: ceil(2^32 / size) */
 	uint32_t objs_end; /* SPAN_SLAB: nobj * size */
 	uint16_t nobj;
-	uint16_t inuse;  /* objects not in freemap */
-	uint16_t hint;   /* first freemap word with a bit set */
-	uint8_t on_list; /* SPAN_SLAB: SL_* below */
+	uint16_t inuse;   /* objects not in freemap */
+	uint16_t hint;    /* first freemap word with a bit set */
+	uint8_t on_list;  /* SPAN_SLAB: SL_* below */
+	uint32_t cpu_cap; /* SPAN_SLAB: slab_fast.slot_cap[slot] */
+	char *cpu_base;   /* SPAN_SLAB: slab_fast.slot_base[slot] */
 	struct kmem_cache *cache;
 	struct slab *next, *prev;         /* cache list or free bin */
 	struct slab *lru_next, *lru_prev; /* dirty free spans, oldest last */
@@ -135,9 +137,7 @@ struct kmem_cache {
  */
 struct slab_fast {
 	char *percpu_base; /* region of cpu c at base + (c << REGION_SHIFT) */
-	long rseq_off;     /* rseq area - thread pointer */
-	long idx_off;      /* rseq_off + offset of cpu_id or mm_cid */
-	uint32_t ncpus;    /* 0: fast path disabled, rseq_off invalid */
+	uint32_t ncpus;    /* 0: fast path disabled */
 	uint32_t pad;
 	uint32_t slot_off[NR_CPU_SLOTS];
 	uint32_t slot_cap[NR_CPU_SLOTS];
