@@ -260,6 +260,8 @@ void *slab_memalign(size_t align, size_t size) __hidden;
 /* @p is in the arena: free it or report misuse. */
 void slab_free_arena(void *p) __hidden;
 size_t slab_usable_arena(const void *p) __hidden;
+/* The same, naming @op (the caller) if @p is not an object start. */
+size_t slab_usable_op(const void *p, const char *op) __hidden;
 /*
  * Resize @p (in the arena) in place if its slab object or page run allows;
  * returns @p, or NULL with *@old set to its usable size.

@@ -84,7 +84,7 @@ void *slab_calloc(size_t size)
 		return NULL;
 	s = virt_to_slab(p);
 	/* Pages never handed out, or purged since, read as zero already. */
-	if (s->dirty)
+	if (s->dirty_pages)
 		memset(p, 0, size);
 	return p;
 }
@@ -139,6 +139,11 @@ void slab_free_arena(void *p)
 
 size_t slab_usable_arena(const void *p)
 {
+	return slab_usable_op(p, "malloc_usable_size");
+}
+
+size_t slab_usable_op(const void *p, const char *op)
+{
 	struct slab *sl = virt_to_slab(p);
 
 	if (sl && sl->kind == SPAN_SLAB && span_contains(sl, p) &&
@@ -146,7 +151,7 @@ size_t slab_usable_arena(const void *p)
 		return sl->cache->size;
 	if (sl && sl->kind == SPAN_LARGE && (uintptr_t)p == sl->start)
 		return (size_t)sl->npages << PAGE_SHIFT;
-	slab_bad_pointer("malloc_usable_size", p);
+	slab_bad_pointer(op, p);
 }
 
 void *slab_resize_inplace(void *p, size_t size, size_t *old)
@@ -154,7 +159,7 @@ void *slab_resize_inplace(void *p, size_t size, size_t *old)
 	struct slab *sl = virt_to_slab(p);
 	size_t npages;
 
-	*old = slab_usable_arena(p); /* validates p */
+	*old = slab_usable_op(p, "realloc"); /* validates p */
 	if (sl->kind == SPAN_SLAB) {
 		/* Stay unless the object would waste more than half. */
 		if (size <= *old && (size >= *old / 2 || *old <= 16) &&

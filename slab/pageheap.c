@@ -18,6 +18,7 @@
  * runs. It nests inside kmem_cache locks and outside meta_lock.
  */
 #include <errno.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -175,13 +176,13 @@ static void free_del(struct slab *s)
 {
 	list_del(bin_of(s->npages), s);
 	ph.free_bytes -= (size_t)s->npages << PAGE_SHIFT;
-	if (s->dirty) {
+	if (s->dirty_pages) {
 		lru_del(s);
-		ph.dirty_bytes -= (size_t)s->npages << PAGE_SHIFT;
+		ph.dirty_bytes -= (size_t)s->dirty_pages << PAGE_SHIFT;
 	}
 }
 
-/* Put free run @s (kind, start, npages, dirty, free_ms set) in place. */
+/* Put free run @s (start, npages, dirty_pages, free_ms set) in place. */
 static void free_add(struct slab *s)
 {
 	s->kind = SPAN_FREE;
@@ -189,9 +190,9 @@ static void free_add(struct slab *s)
 	map_span(s);
 	list_add(bin_of(s->npages), s);
 	ph.free_bytes += (size_t)s->npages << PAGE_SHIFT;
-	if (s->dirty) {
+	if (s->dirty_pages) {
 		lru_add(s);
-		ph.dirty_bytes += (size_t)s->npages << PAGE_SHIFT;
+		ph.dirty_bytes += (size_t)s->dirty_pages << PAGE_SHIFT;
 	}
 }
 
@@ -200,11 +201,15 @@ static void purge_one(struct slab *s)
 	size_t len = (size_t)s->npages << PAGE_SHIFT;
 
 	lru_del(s);
-	s->dirty = 0;
-	ph.dirty_bytes -= len;
-	ph.purged_bytes += len;
-	/* Failure only costs memory: the pages stay resident. */
-	madvise((void *)s->start, len, MADV_DONTNEED);
+	ph.dirty_bytes -= (size_t)s->dirty_pages << PAGE_SHIFT;
+	ph.purged_bytes += (size_t)s->dirty_pages << PAGE_SHIFT;
+	s->dirty_pages = 0;
+	/*
+	 * A clean run must read as zeroes (calloc relies on it). The kernel
+	 * refuses MADV_DONTNEED on locked pages (mlock): zero them instead.
+	 */
+	if (madvise((void *)s->start, len, MADV_DONTNEED))
+		memset((void *)s->start, 0, len);
 }
 
 /* Called with ph_lock held. */
@@ -246,11 +251,26 @@ static struct slab *find_free(size_t npages)
 	return best;
 }
 
-/* Carve a new run of @npages from the top of the arena. */
+/*
+ * Carve a new run of @npages from the top of the arena, together with the
+ * free run that ends at the top, if any (runs stay coalesced).
+ */
 static struct slab *grow(size_t npages)
 {
-	size_t len = npages << PAGE_SHIFT, want;
-	struct slab *s;
+	size_t len, want;
+	struct slab *s, *top = NULL;
+
+	if (frontier) {
+		top = slab_arena.pagemap[(frontier >> PAGE_SHIFT) - 1];
+		if (top && top->kind == SPAN_FREE &&
+		    top->start + ((size_t)top->npages << PAGE_SHIFT) ==
+			    slab_arena.base + frontier &&
+		    top->npages < npages)
+			npages -= top->npages;
+		else
+			top = NULL;
+	}
+	len = npages << PAGE_SHIFT;
 
 	if (npages > (slab_arena.size - frontier) >> PAGE_SHIFT)
 		return NULL;
@@ -264,12 +284,18 @@ static struct slab *grow(size_t npages)
 			return NULL;
 		committed += want;
 	}
+	if (top) {
+		free_del(top);
+		top->npages += (uint32_t)npages;
+		frontier += len;
+		return top;
+	}
 	s = desc_get();
 	if (!s)
 		return NULL;
 	s->start = slab_arena.base + frontier;
 	s->npages = (uint32_t)npages;
-	s->dirty = 0;
+	s->dirty_pages = 0;
 	frontier += len;
 	return s;
 }
@@ -286,12 +312,18 @@ static int split_tail(struct slab *s, size_t npages)
 		return -1;
 	t->start = s->start + (npages << PAGE_SHIFT);
 	t->npages = (uint32_t)(s->npages - npages);
-	t->dirty = s->dirty;
+	/* Which pages are dirty is not known: bound each part. */
+	t->dirty_pages = s->dirty_pages < t->npages ? s->dirty_pages :
+						      t->npages;
 	t->free_ms = s->free_ms;
 	s->npages = (uint32_t)npages;
+	if (s->dirty_pages > npages)
+		s->dirty_pages = (uint32_t)npages;
 	free_add(t);
 	return 0;
 }
+
+static struct slab *coalesce(struct slab *s);
 
 struct slab *pageheap_alloc(size_t npages, size_t align_pages, int kind)
 {
@@ -313,6 +345,8 @@ struct slab *pageheap_alloc(size_t npages, size_t align_pages, int kind)
 		s = grow(len);
 	if (!s)
 		goto fail;
+	/* Not free any more: coalesce() below must not take it. */
+	s->kind = (uint8_t)kind;
 	if (align_pages > 1) {
 		a = (s->start + (align_pages << PAGE_SHIFT) - 1) &
 		    ~((align_pages << PAGE_SHIFT) - 1);
@@ -320,18 +354,22 @@ struct slab *pageheap_alloc(size_t npages, size_t align_pages, int kind)
 		if (head) {
 			h = desc_get();
 			if (!h) {
-				free_add(s);
+				free_add(coalesce(s));
 				goto fail;
 			}
 			*h = *s;
 			h->npages = (uint32_t)head;
+			if (h->dirty_pages > head)
+				h->dirty_pages = (uint32_t)head;
 			s->start = a;
 			s->npages -= (uint32_t)head;
-			free_add(h);
+			if (s->dirty_pages > s->npages)
+				s->dirty_pages = s->npages;
+			free_add(coalesce(h));
 		}
 	}
 	if (split_tail(s, npages)) {
-		free_add(s);
+		free_add(coalesce(s));
 		goto fail;
 	}
 	s->kind = (uint8_t)kind;
@@ -367,7 +405,7 @@ static struct slab *coalesce(struct slab *s)
 			free_del(n);
 			s->start = n->start;
 			s->npages += n->npages;
-			s->dirty |= n->dirty;
+			s->dirty_pages += n->dirty_pages;
 			desc_put(n);
 		}
 	}
@@ -376,7 +414,7 @@ static struct slab *coalesce(struct slab *s)
 		if (n && n->kind == SPAN_FREE && n->start == end) {
 			free_del(n);
 			s->npages += n->npages;
-			s->dirty |= n->dirty;
+			s->dirty_pages += n->dirty_pages;
 			desc_put(n);
 		}
 	}
@@ -393,7 +431,7 @@ void pageheap_free(struct slab *s)
 	}
 	s->kind = SPAN_FREE;
 	s->slot = -1;
-	s->dirty = 1;
+	s->dirty_pages = s->npages;
 	s->free_ms = now_ms();
 	s = coalesce(s);
 	free_add(s);
@@ -415,8 +453,8 @@ void pageheap_shrink(struct slab *s, size_t npages)
 		ph.large_bytes -= (size_t)(s->npages - npages) << PAGE_SHIFT;
 		t->start = s->start + (npages << PAGE_SHIFT);
 		t->npages = s->npages - (uint32_t)npages;
-		t->dirty = 1;
 		t->free_ms = now_ms();
+		t->dirty_pages = t->npages;
 		s->npages = (uint32_t)npages;
 		map_span(s);
 		t->kind = SPAN_FREE;
@@ -448,6 +486,8 @@ int pageheap_grow(struct slab *s, size_t npages)
 	if (n->npages > more) {
 		n->start += more << PAGE_SHIFT;
 		n->npages -= (uint32_t)more;
+		if (n->dirty_pages > n->npages)
+			n->dirty_pages = n->npages;
 		free_add(n);
 	} else {
 		desc_put(n);
@@ -502,8 +542,8 @@ void pageheap_validate(void)
 		if (s->kind == SPAN_FREE) {
 			SLAB_BUG_ON(prev && prev->kind == SPAN_FREE);
 			free_b += (size_t)s->npages << PAGE_SHIFT;
-			if (s->dirty)
-				dirty_b += (size_t)s->npages << PAGE_SHIFT;
+			SLAB_BUG_ON(s->dirty_pages > s->npages);
+			dirty_b += (size_t)s->dirty_pages << PAGE_SHIFT;
 			found = 0;
 			for (b = *bin_of(s->npages); b && !found; b = b->next)
 				found = b == s;

@@ -24,7 +24,14 @@
 #include "internal.h"
 #include "slab.h"
 
-#define EMPTY_KEEP 1
+/*
+ * Empty slabs a cache keeps before giving them back: kmalloc caches keep
+ * one (the per-CPU stacks and the depot already buffer), named caches a
+ * few more, as the kernel's min_partial, so constructed objects are not
+ * thrown away and rebuilt at every swing.
+ */
+#define EMPTY_KEEP       1
+#define EMPTY_KEEP_NAMED 4
 
 struct kmem_cache kmalloc_caches[NR_KMALLOC];
 uint32_t kmalloc_size[NR_KMALLOC];
@@ -93,10 +100,16 @@ int cache_setup(struct kmem_cache *s, const char *name, size_t size,
 	s->batch = (uint16_t)(cap / 2 ? cap / 2 : 1);
 	s->flags = flags;
 	s->ctor = ctor;
-	s->depot_cap = cap;
-	s->depot = meta_alloc(cap * sizeof(void *));
-	if (!s->depot)
-		return -1;
+	/*
+	 * Named caches have no per-CPU layer and no depot: every free reaches
+	 * its slab, where a double free is caught at once.
+	 */
+	s->depot_cap = slot >= 0 ? cap : 0;
+	if (s->depot_cap) {
+		s->depot = meta_alloc(cap * sizeof(void *));
+		if (!s->depot)
+			return -1;
+	}
 	strncpy(s->name, name, sizeof(s->name) - 1);
 	return 0;
 }
@@ -279,7 +292,8 @@ unsigned long cache_refill(struct kmem_cache *s, void **out, unsigned long n)
 	slock_lock(&s->lock);
 	got = n < s->depot_nr ? n : s->depot_nr;
 	s->depot_nr -= (unsigned int)got;
-	memcpy(out, s->depot + s->depot_nr, got * sizeof(void *));
+	if (got)
+		memcpy(out, s->depot + s->depot_nr, got * sizeof(void *));
 	/* Count as we go: the lock is dropped below to carve a slab. */
 	s->active += got;
 	while (got < n) {
@@ -337,14 +351,17 @@ void cache_drain(struct kmem_cache *s, void **objs, unsigned long n)
 					 sl && sl->cache ? sl->cache->name :
 							   "-");
 		}
-	memcpy(s->depot + s->depot_nr, objs, put * sizeof(void *));
+	if (put)
+		memcpy(s->depot + s->depot_nr, objs, put * sizeof(void *));
 	s->depot_nr += (unsigned int)put;
 	for (i = put; i < n; i++)
 		slab_put(s, objs[i]);
-	SLAB_BUG_ON(s->active < n);
+	if (unlikely(s->active < n))
+		slab_misuse("cache %s: more objects freed than allocated (double free of %p?)",
+			    s->name, objs[n - 1]);
 	s->active -= n;
 	s->stats.drains++;
-	while (s->empty.nr > EMPTY_KEEP) {
+	while (s->empty.nr > (s->slot >= 0 ? EMPTY_KEEP : EMPTY_KEEP_NAMED)) {
 		sl = s->empty.head;
 		slab_list_del(&s->empty, sl);
 		sl->on_list = SL_NONE;

@@ -65,7 +65,7 @@ struct slab {
 	uintptr_t start;
 	uint32_t npages;
 	uint8_t kind;
-	uint8_t dirty;     /* SPAN_FREE: may hold resident pages */
+	uint8_t pad;
 	int16_t slot;      /* per-CPU slot; -1 unless SPAN_SLAB */
 	uint32_t size;     /* SPAN_SLAB: object size */
 	uint32_t recip;    /* SPAN_SLAB: ceil(2^32 / size) */
@@ -80,6 +80,7 @@ struct slab {
 	struct slab *next, *prev;         /* cache list or free bin */
 	struct slab *lru_next, *lru_prev; /* dirty free spans, oldest last */
 	uint64_t free_ms;                 /* SPAN_FREE: when it became dirty */
+	uint32_t dirty_pages; /* may be resident, not zero (upper bound) */
 	uint64_t freemap[SLAB_MAX_OBJS / 64]; /* bit set = free */
 	size_t req;                           /* SPAN_LARGE: requested size */
 };

@@ -92,7 +92,7 @@ void *__wrap_realloc(void *p, size_t size)
 	}
 	if (unlikely(slab_state != SLAB_STATE_READY)) {
 		/* Degraded fork child: copy out to libc, leak ours. */
-		old = slab_usable_arena(p);
+		old = slab_usable_op(p, "realloc");
 		q = __real_malloc(size);
 		if (q)
 			memcpy(q, p, old < size ? old : size);
