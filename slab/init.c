@@ -15,6 +15,11 @@
  *   dirty_max=SIZE              free resident memory kept (default 16m)
  *   purge_ms=N                  purge free memory older than N ms (1000)
  *   publish                     keep /dev/shm/slab-<pid> for slabinfo -p
+ *   debug                       no per-CPU/per-thread stacks and no depot:
+ *                               every free reaches its slab, so every
+ *                               double free and every free of an object
+ *                               that was never handed out is caught (slow;
+ *                               the kernel's slab_debug=F)
  * SIZE takes k, m, g suffixes. Unknown or malformed options are reported
  * on stderr and ignored.
  *
@@ -114,6 +119,10 @@ static void parse_option(const char *opt, size_t len)
 		if (parse_size(v, vlen, &n))
 			goto bad;
 		slab_opt.dirty_max = n;
+	} else if (match(opt, klen, "debug")) {
+		if (vlen && !match(v, vlen, "1") && !match(v, vlen, "on"))
+			goto bad;
+		slab_opt.debug = 1;
 	} else if (match(opt, klen, "publish")) {
 		if (vlen && !match(v, vlen, "1") && !match(v, vlen, "on"))
 			goto bad;

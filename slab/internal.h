@@ -33,6 +33,7 @@ struct slab_options {
 	size_t dirty_max;      /* free resident bytes kept before purging */
 	unsigned int purge_ms; /* age after which free pages are purged */
 	int publish;           /* keep /dev/shm/slab-<pid> up to date */
+	int debug; /* no object caching: every free checked at its slab */
 };
 enum { RSEQ_OPT_AUTO, RSEQ_OPT_OFF, RSEQ_OPT_FAKE, RSEQ_OPT_CPU };
 

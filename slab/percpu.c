@@ -177,6 +177,11 @@ static void choose_mode(void)
 		mode_why = "no rseq fast path for this architecture";
 		return;
 	}
+	if (slab_opt.debug) {
+		mode = SLAB_RSEQ_OFF;
+		mode_why = "SLAB_OPTIONS=debug: no object caching";
+		return;
+	}
 	if (slab_opt.rseq == RSEQ_OPT_OFF) {
 		mode = SLAB_RSEQ_OFF;
 		mode_why = "turned off by SLAB_OPTIONS=rseq=off";
@@ -388,6 +393,10 @@ static void thread_setup(struct slab_tls *t)
 				pthread_setspecific(thread_key, (void *)1);
 			return;
 		}
+	}
+	if (slab_opt.debug) {
+		t->state = TS_DEAD; /* central path: every free checked */
+		return;
 	}
 	t->tcache = tcache_get();
 	t->state = t->tcache ? TS_TCACHE : TS_DEAD;

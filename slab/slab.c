@@ -104,7 +104,7 @@ int cache_setup(struct kmem_cache *s, const char *name, size_t size,
 	 * Named caches have no per-CPU layer and no depot: every free reaches
 	 * its slab, where a double free is caught at once.
 	 */
-	s->depot_cap = slot >= 0 ? cap : 0;
+	s->depot_cap = slot >= 0 && !slab_opt.debug ? cap : 0;
 	if (s->depot_cap) {
 		s->depot = meta_alloc(cap * sizeof(void *));
 		if (!s->depot)
