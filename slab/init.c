@@ -33,7 +33,9 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 #include "slab.h"
@@ -48,8 +50,10 @@ int slab_state;
 
 static struct slock init_lock;
 static __thread int in_init;
-static int fork_inside; /* prepare found this thread busy */
-static int fork_locked; /* prepare took every lock */
+#define FORK_LOCK_MS 100
+
+static int fork_inside;           /* prepare found this thread busy */
+static unsigned long fork_locked; /* locks prepare took */
 
 static int parse_size(const char *v, size_t len, size_t *out)
 {
@@ -156,19 +160,110 @@ static void parse_options(void)
 	}
 }
 
+/*
+ * Every lock in lock order: caches_lock, named caches, kmalloc caches,
+ * tcache_lock, the page heap, metadata. Calls @fn on the first @max of
+ * them and stops early when it returns nonzero; returns how many it
+ * visited. The named cache list is walked under caches_lock, which the
+ * callers hold (or are about to release last).
+ */
+static unsigned long for_each_lock(int (*fn)(struct slock *, void *), void *arg,
+				   unsigned long max)
+{
+	struct slock *tail[3] = { tcache_lock_of(), pageheap_lock_of(),
+				  meta_lock_of() };
+	struct kmem_cache *s;
+	unsigned long n = 0;
+	unsigned int i;
+
+	if (n == max || fn(&caches_lock, arg))
+		return n;
+	for (n++, s = named_caches; s; s = s->next_named, n++)
+		if (n == max || fn(&s->lock, arg))
+			return n;
+	for (i = 0; i < NR_KMALLOC; i++, n++)
+		if (n == max || fn(&kmalloc_caches[i].lock, arg))
+			return n;
+	for (i = 0; i < 3; i++, n++)
+		if (n == max || fn(tail[i], arg))
+			return n;
+	return n;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Take one lock, but give up at the deadline: the holder may be a thread
+ * that is itself stuck in fork() (from a signal handler that interrupted
+ * it inside the allocator) waiting for libc's fork lock, which our caller
+ * holds. Blocking would deadlock both.
+ */
+struct try_lock {
+	uint64_t deadline;
+	int failed;
+};
+
+static int try_lock(struct slock *l, void *arg)
+{
+	struct try_lock *t = arg;
+
+	while (!slock_trylock(l)) {
+		if (mono_ms() > t->deadline) {
+			t->failed = 1;
+			return 1;
+		}
+		sched_yield();
+	}
+	return 0;
+}
+
+static int unlock_parent(struct slock *l, void *arg)
+{
+	(void)arg;
+	if (l != &caches_lock) /* last: it guards the walk */
+		slock_unlock(l);
+	return 0;
+}
+
+static int unlock_child(struct slock *l, void *arg)
+{
+	(void)arg;
+	slock_fork_child(l);
+	return 0;
+}
+
+static void release(unsigned long n, int child)
+{
+	for_each_lock(child ? unlock_child : unlock_parent, NULL, n);
+	if (!child && n)
+		slock_unlock(&caches_lock);
+}
+
 static void fork_prepare(void)
 {
+	struct try_lock t = { 0, 0 };
+	unsigned long got;
+
 	if (slab_state != SLAB_STATE_READY)
 		return;
 	if (slab_tls.busy) {
 		fork_inside = 1;
 		return;
 	}
-	caches_fork_lock();
-	percpu_fork_lock();
-	pageheap_fork_lock();
-	meta_fork_lock();
-	fork_locked = 1;
+	t.deadline = mono_ms() + FORK_LOCK_MS;
+	got = for_each_lock(try_lock, &t, ~0UL);
+	if (t.failed) {
+		release(got, 0);
+		fork_inside = 1; /* degraded child, no deadlock */
+		return;
+	}
+	fork_locked = got;
 }
 
 static void fork_done(int child)
@@ -184,11 +279,8 @@ static void fork_done(int child)
 	}
 	if (!fork_locked)
 		return;
+	release(fork_locked, child);
 	fork_locked = 0;
-	meta_fork_unlock(child);
-	pageheap_fork_unlock(child);
-	percpu_fork_unlock(child);
-	caches_fork_unlock(child);
 }
 
 static void fork_parent(void)

@@ -92,8 +92,7 @@ void slab_warn(const char *fmt, ...) __printf(1, 2) __hidden;
 
 /* Zeroed, 64-byte aligned memory that is never freed. NULL: no memory. */
 void *meta_alloc(size_t size) __hidden;
-void meta_fork_lock(void) __hidden;
-void meta_fork_unlock(int child) __hidden;
+struct slock *meta_lock_of(void) __hidden;
 
 /* ---- pageheap.c: the arena, the pagemap and page runs ---- */
 
@@ -133,8 +132,7 @@ void pageheap_get_stats(struct pageheap_stats *st) __hidden;
 /* Without the lock, for a signal handler: figures may be inconsistent. */
 void pageheap_peek_stats(struct pageheap_stats *st) __hidden;
 void pageheap_validate(void) __hidden;
-void pageheap_fork_lock(void) __hidden;
-void pageheap_fork_unlock(int child) __hidden;
+struct slock *pageheap_lock_of(void) __hidden;
 
 /*
  * virt_to_slab - the descriptor of the run holding @p, or NULL when @p is
@@ -196,8 +194,6 @@ void cache_drain(struct kmem_cache *s, void **objs, unsigned long n) __hidden;
 /* Give empty slabs and the depot back to the page heap. */
 void cache_shrink(struct kmem_cache *s) __hidden;
 void cache_validate(struct kmem_cache *s) __hidden;
-void caches_fork_lock(void) __hidden;
-void caches_fork_unlock(int child) __hidden;
 
 /* Object index of @p in slab @sl, or -1 if @p is not an object start. */
 static __always_inline long slab_obj_index(const struct slab *sl, const void *p)
@@ -219,8 +215,7 @@ int percpu_init(void) __hidden;
 void *cache_alloc_slow(struct kmem_cache *s) __hidden;
 void cache_free_slow(struct kmem_cache *s, void *p) __hidden;
 enum slab_rseq_mode percpu_mode(const char **why) __hidden;
-void percpu_fork_lock(void) __hidden;
-void percpu_fork_unlock(int child) __hidden;
+struct slock *tcache_lock_of(void) __hidden;
 /* Objects cached in the per-CPU and per-thread layers for slot @slot. */
 unsigned long percpu_cached(int slot) __hidden;
 

@@ -49,15 +49,7 @@ void *meta_alloc(size_t size)
 	return p;
 }
 
-void meta_fork_lock(void)
+struct slock *meta_lock_of(void)
 {
-	slock_lock(&meta_lock);
-}
-
-void meta_fork_unlock(int child)
-{
-	if (child)
-		slock_fork_child(&meta_lock);
-	else
-		slock_unlock(&meta_lock);
+	return &meta_lock;
 }

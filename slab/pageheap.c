@@ -563,15 +563,7 @@ void pageheap_validate(void)
 	slock_unlock(&ph_lock);
 }
 
-void pageheap_fork_lock(void)
+struct slock *pageheap_lock_of(void)
 {
-	slock_lock(&ph_lock);
-}
-
-void pageheap_fork_unlock(int child)
-{
-	if (child)
-		slock_fork_child(&ph_lock);
-	else
-		slock_unlock(&ph_lock);
+	return &ph_lock;
 }

@@ -532,15 +532,7 @@ unsigned long percpu_cached(int slot)
 	return sum;
 }
 
-void percpu_fork_lock(void)
+struct slock *tcache_lock_of(void)
 {
-	slock_lock(&tcache_lock);
-}
-
-void percpu_fork_unlock(int child)
-{
-	if (child)
-		slock_fork_child(&tcache_lock);
-	else
-		slock_unlock(&tcache_lock);
+	return &tcache_lock;
 }

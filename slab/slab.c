@@ -458,41 +458,6 @@ void cache_validate(struct kmem_cache *s)
 	slock_unlock(&s->lock);
 }
 
-void caches_fork_lock(void)
-{
-	struct kmem_cache *s;
-	unsigned int i;
-
-	slock_lock(&caches_lock);
-	for (s = named_caches; s; s = s->next_named)
-		slock_lock(&s->lock);
-	for (i = 0; i < NR_KMALLOC; i++)
-		slock_lock(&kmalloc_caches[i].lock);
-}
-
-void caches_fork_unlock(int child)
-{
-	struct kmem_cache *s;
-	unsigned int i;
-
-	for (i = 0; i < NR_KMALLOC; i++) {
-		if (child)
-			slock_fork_child(&kmalloc_caches[i].lock);
-		else
-			slock_unlock(&kmalloc_caches[i].lock);
-	}
-	for (s = named_caches; s; s = s->next_named) {
-		if (child)
-			slock_fork_child(&s->lock);
-		else
-			slock_unlock(&s->lock);
-	}
-	if (child)
-		slock_fork_child(&caches_lock);
-	else
-		slock_unlock(&caches_lock);
-}
-
 /* ---- named caches: the kernel's object cache API ---- */
 
 struct kmem_cache *kmem_cache_create(const char *name, size_t size,
