@@ -52,8 +52,12 @@ static struct slock init_lock;
 static __thread int in_init;
 #define FORK_LOCK_MS 100
 
-static int fork_inside;           /* prepare found this thread busy */
-static unsigned long fork_locked; /* locks prepare took */
+/*
+ * Per thread: glibc may run the fork handlers of two forking threads at
+ * the same time, and each parent handler must undo its own prepare.
+ */
+static __thread int fork_inside;           /* prepare found this thread busy */
+static __thread unsigned long fork_locked; /* locks prepare took */
 
 static int parse_size(const char *v, size_t len, size_t *out)
 {

@@ -48,6 +48,7 @@ const uint8_t kmalloc_index_small[1024 / 16 + 1] = {
 };
 struct slock caches_lock;
 struct kmem_cache *named_caches;
+static struct kmem_cache *dead_caches; /* destroyed, for reuse */
 
 /* Per-CPU stack capacity for objects of @size: ~64 KiB, 2..128 objects. */
 static unsigned int slot_capacity(size_t size)
@@ -485,7 +486,13 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size,
 	if (align < SLAB_MIN_ALIGN)
 		align = SLAB_MIN_ALIGN;
 	size = (size + align - 1) & ~(align - 1);
-	s = meta_alloc(sizeof(*s));
+	slock_lock(&caches_lock);
+	s = dead_caches;
+	if (s)
+		dead_caches = s->next_named;
+	slock_unlock(&caches_lock);
+	if (!s)
+		s = meta_alloc(sizeof(*s));
 	if (!s || cache_setup(s, name, size, flags, ctor, -1)) {
 		errno = ENOMEM;
 		return NULL;
@@ -563,8 +570,16 @@ int kmem_cache_destroy(struct kmem_cache *s)
 	slock_unlock(&caches_lock);
 	cache_shrink(s);
 	SLAB_BUG_ON(s->nr_slabs);
-	/* The struct stays mapped (meta memory): late use is caught above. */
+	/*
+	 * The struct stays mapped (meta memory) and goes on a list for the
+	 * next kmem_cache_create(): late use of a destroyed cache is caught
+	 * until then, as in the kernel, not after.
+	 */
 	s->flags |= SLAB_DEAD;
+	slock_lock(&caches_lock);
+	s->next_named = dead_caches;
+	dead_caches = s;
+	slock_unlock(&caches_lock);
 	return 0;
 }
 

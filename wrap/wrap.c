@@ -40,6 +40,8 @@ void __wrap_free_aligned_sized(void *p, size_t align, size_t size) __wrap_entry;
 ssize_t __wrap_getdelim(char **lineptr, size_t *n, int delim,
 			FILE *stream) __wrap_entry;
 ssize_t __wrap_getline(char **lineptr, size_t *n, FILE *stream) __wrap_entry;
+ssize_t __wrap___getdelim(char **lineptr, size_t *n, int delim,
+			  FILE *stream) __wrap_entry;
 
 static int power_of_two(size_t x)
 {
@@ -124,7 +126,7 @@ void *__wrap_reallocarray(void *p, size_t n, size_t size)
 	return __wrap_realloc(p, total);
 }
 
-/* @align is a power of two (or 0, taken as 1 like both libcs do). */
+/* @align is a power of two. */
 static void *aligned(size_t align, size_t size)
 {
 	void *p = slab_memalign(align, size);
@@ -139,8 +141,8 @@ static void *aligned(size_t align, size_t size)
 
 void *__wrap_aligned_alloc(size_t align, size_t size)
 {
-	if (align && !power_of_two(align)) {
-		errno = EINVAL;
+	if (!power_of_two(align)) {
+		errno = EINVAL; /* 0 too: not an alignment */
 		return NULL;
 	}
 	return aligned(align, size);
@@ -204,6 +206,23 @@ void __wrap_free_aligned_sized(void *p, size_t align, size_t size)
 		slab_misuse("free_aligned_sized(%p, %zu, %zu): pointer is not so aligned",
 			    p, align, size);
 	__wrap_free_sized(p, size);
+}
+
+/* Hand libc a NULL buffer instead of ours (see below). */
+static void getdelim_prepare(char **lineptr, size_t *n, FILE *stream)
+{
+	if (SLAB_LIBC_REALLOCS_GETLINE && lineptr && n && stream && *lineptr &&
+	    in_arena(*lineptr)) {
+		__wrap_free(*lineptr);
+		*lineptr = NULL;
+		*n = 0;
+	}
+}
+
+ssize_t __wrap___getdelim(char **lineptr, size_t *n, int delim, FILE *stream)
+{
+	getdelim_prepare(lineptr, n, stream);
+	return __real___getdelim(lineptr, n, delim, stream);
 }
 
 ssize_t __wrap_getdelim(char **lineptr, size_t *n, int delim, FILE *stream)
