@@ -128,6 +128,8 @@ void pageheap_shrink(struct slab *s, size_t npages) __hidden;
 int pageheap_grow(struct slab *s, size_t npages) __hidden;
 /* Purge free dirty runs: all of them, or those older than purge_ms. */
 void pageheap_purge(int all) __hidden;
+/* Purge aged runs if any; cheap, called from slow paths. */
+void pageheap_tick(void) __hidden;
 void pageheap_get_stats(struct pageheap_stats *st) __hidden;
 /* Without the lock, for a signal handler: figures may be inconsistent. */
 void pageheap_peek_stats(struct pageheap_stats *st) __hidden;

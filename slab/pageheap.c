@@ -213,15 +213,25 @@ static void purge_one(struct slab *s)
 }
 
 /* Called with ph_lock held. */
-static void purge_locked(int all)
+/*
+ * Called with ph_lock held. @keep, the run a large allocation just left,
+ * is spared by the size threshold (not by age): a program that frees and
+ * allocates a huge block in a loop then reuses resident pages instead of
+ * paying madvise and a page fault per page on every pair.
+ */
+static void purge_locked(int all, struct slab *keep)
 {
+	struct slab *v, *prev;
 	uint64_t now;
 
 	if (all || ph.dirty_bytes > slab_opt.dirty_max) {
 		size_t target = all ? 0 : slab_opt.dirty_max / 2;
 
-		while (lru_tail && ph.dirty_bytes > target)
-			purge_one(lru_tail);
+		for (v = lru_tail; v && ph.dirty_bytes > target; v = prev) {
+			prev = v->lru_prev;
+			if (v != keep || all)
+				purge_one(v);
+		}
 	}
 	if (!lru_tail)
 		return;
@@ -230,10 +240,27 @@ static void purge_locked(int all)
 		purge_one(lru_tail);
 }
 
+/*
+ * From slow paths, no lock held: purge runs older than purge_ms even when
+ * the page heap itself sees no traffic. Reads the LRU tail racily (a
+ * descriptor is never unmapped); takes the lock only when there is work.
+ */
+void pageheap_tick(void)
+{
+	struct slab *t = __atomic_load_n(&lru_tail, __ATOMIC_RELAXED);
+
+	if (!t || now_ms() - t->free_ms < slab_opt.purge_ms)
+		return;
+	if (!slock_trylock(&ph_lock))
+		return;
+	purge_locked(0, NULL);
+	slock_unlock(&ph_lock);
+}
+
 void pageheap_purge(int all)
 {
 	slock_lock(&ph_lock);
-	purge_locked(all);
+	purge_locked(all, NULL);
 	slock_unlock(&ph_lock);
 }
 
@@ -381,7 +408,7 @@ struct slab *pageheap_alloc(size_t npages, size_t align_pages, int kind)
 		ph.large_nr++;
 	}
 	if (lru_tail)
-		purge_locked(0);
+		purge_locked(0, NULL);
 	slock_unlock(&ph_lock);
 	if (SLAB_DEBUG)
 		pageheap_validate();
@@ -423,9 +450,12 @@ static struct slab *coalesce(struct slab *s)
 
 void pageheap_free(struct slab *s)
 {
+	int large;
+
 	slock_lock(&ph_lock);
 	SLAB_BUG_ON(s->kind != SPAN_SLAB && s->kind != SPAN_LARGE);
-	if (s->kind == SPAN_LARGE) {
+	large = s->kind == SPAN_LARGE;
+	if (large) {
 		ph.large_bytes -= (size_t)s->npages << PAGE_SHIFT;
 		ph.large_nr--;
 	}
@@ -435,7 +465,7 @@ void pageheap_free(struct slab *s)
 	s->free_ms = now_ms();
 	s = coalesce(s);
 	free_add(s);
-	purge_locked(0);
+	purge_locked(0, large ? s : NULL);
 	slock_unlock(&ph_lock);
 	if (SLAB_DEBUG)
 		pageheap_validate();
@@ -460,7 +490,7 @@ void pageheap_shrink(struct slab *s, size_t npages)
 		t->kind = SPAN_FREE;
 		t = coalesce(t);
 		free_add(t);
-		purge_locked(0);
+		purge_locked(0, NULL);
 	}
 	slock_unlock(&ph_lock);
 }

@@ -379,6 +379,7 @@ void cache_drain(struct kmem_cache *s, void **objs, unsigned long n)
 		release = sl->next;
 		pageheap_free(sl);
 	}
+	pageheap_tick();
 	stats_tick();
 }
 
