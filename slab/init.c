@@ -132,11 +132,16 @@ static void parse_option(const char *opt, size_t len)
 			goto bad;
 		slab_opt.debug = 1;
 	} else if (match(opt, klen, "publish")) {
-		if (vlen && !match(v, vlen, "1") && !match(v, vlen, "on"))
+		if (match(v, vlen, "0") || match(v, vlen, "off"))
+			slab_opt.publish = 0;
+		else if (!vlen || match(v, vlen, "1") || match(v, vlen, "on"))
+			slab_opt.publish = 1;
+		else
 			goto bad;
-		slab_opt.publish = 1;
 	} else if (match(opt, klen, "purge_ms")) {
-		if (parse_size(v, vlen, &n) || n > 3600000)
+		/* A plain number of milliseconds: no k/m/g suffix here. */
+		if (!vlen || (v[vlen - 1] < '0' || v[vlen - 1] > '9') ||
+		    parse_size(v, vlen, &n) || n > 3600000)
 			goto bad;
 		slab_opt.purge_ms = (unsigned int)n;
 	} else {
@@ -310,7 +315,7 @@ static int start(void)
 
 int slab_init_slow(void)
 {
-	static int atfork_done;
+	static int atfork_done, in_init_publish;
 	int st = __atomic_load_n(&slab_state, __ATOMIC_ACQUIRE);
 
 	if (st == SLAB_STATE_READY)
@@ -330,6 +335,9 @@ int slab_init_slow(void)
 	    pthread_atfork(fork_prepare, fork_parent, fork_child))
 		slab_warn(
 			"pthread_atfork failed: fork from threads may deadlock");
+	if (slab_state == SLAB_STATE_READY &&
+	    !__atomic_exchange_n(&in_init_publish, 1, __ATOMIC_ACQ_REL))
+		stats_started(); /* first publication, if asked */
 	in_init = 0;
 	return slab_state == SLAB_STATE_READY;
 }

@@ -294,7 +294,7 @@ static char *tcache_get(void)
 	TCACHE_META(r)->live = 1;
 	slock_lock(&tcache_lock);
 	TCACHE_META(r)->next_all = tcache_all;
-	tcache_all = r;
+	__atomic_store_n(&tcache_all, r, __ATOMIC_RELEASE);
 	slock_unlock(&tcache_lock);
 	return r;
 }
@@ -355,6 +355,7 @@ static void *tcache_alloc(struct slab_tls *t, struct kmem_cache *s)
 	memcpy(objs, buf, n * sizeof(void *));
 	*cnt = (uint32_t)n;
 	t->busy--;
+	stats_tick(); /* cache_refill could not: this thread was busy */
 	return p;
 }
 
@@ -364,13 +365,20 @@ static void tcache_free(struct slab_tls *t, struct kmem_cache *s, void *p)
 	uint32_t *cnt = slot_count(t->tcache, slot);
 	void **objs = slot_objs(t->tcache, slot);
 
+	int drained = 0;
+
 	t->busy++;
 	if (unlikely(*cnt >= slab_fast.slot_cap[slot])) {
 		*cnt -= s->batch;
 		cache_drain(s, objs + *cnt, s->batch);
+		drained = 1;
 	}
 	objs[(*cnt)++] = p;
 	t->busy--;
+	if (drained) {
+		pageheap_tick(); /* cache_drain could not: busy */
+		stats_tick();
+	}
 }
 
 /* ---- thread life cycle ---- */
@@ -522,13 +530,23 @@ unsigned long percpu_cached(int slot)
 {
 	unsigned long sum = 0;
 	unsigned int c;
+	char *r;
 
-	if (slot < 0 || !slab_fast.ncpus)
+	if (slot < 0)
 		return 0;
-	for (c = 0; c < nr_cpus; c++)
-		sum += *slot_count(slab_fast.percpu_base +
-					   ((size_t)c << REGION_SHIFT),
-				   (unsigned int)slot);
+	if (slab_fast.ncpus)
+		for (c = 0; c < nr_cpus; c++)
+			sum += *slot_count(slab_fast.percpu_base +
+						   ((size_t)c << REGION_SHIFT),
+					   (unsigned int)slot);
+	/*
+	 * Per-thread regions: a racy walk without a lock (also from the
+	 * signal dump). Regions are never freed and the list only grows.
+	 */
+	for (r = __atomic_load_n(&tcache_all, __ATOMIC_ACQUIRE); r;
+	     r = TCACHE_META(r)->next_all)
+		if (TCACHE_META(r)->live)
+			sum += *slot_count(r, (unsigned int)slot);
 	return sum;
 }
 

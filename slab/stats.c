@@ -505,6 +505,10 @@ void stats_fork_child(void)
 		munmap(pub, pub_size);
 		pub = NULL;
 	}
-	pub_last_ms = 0;
+	/*
+	 * Not before PUBLISH_MS: a child that calls exec() at once (no
+	 * destructor runs then) leaves no file behind.
+	 */
+	pub_last_ms = realtime_ms();
 	pub_busy = 0;
 }
