@@ -174,9 +174,10 @@ unsigned long percpu_check_slot(int slot)
 		check_stack(s, slot,
 			    slab_fast.percpu_base + ((size_t)c << REGION_SHIFT),
 			    all, &nr, max);
-	cached = nr;
 	if (slab_tls.tcache)
 		check_stack(s, slot, slab_tls.tcache, all, &nr, max);
+	/* Per-CPU stacks and live per-thread stacks (only ours here). */
+	cached = nr;
 	REQUIRE(cached == percpu_cached(slot));
 	slock_lock(&s->lock);
 	for (i = 0; i < s->depot_nr && nr < max; i++)
