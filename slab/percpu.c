@@ -444,6 +444,32 @@ static void *central_alloc(struct kmem_cache *s)
 
 static void *cache_alloc_slow_inner(struct kmem_cache *s);
 
+/*
+ * Before this CPU refills a class of one-object slabs (the large ones),
+ * send the objects it caches of the other such classes back to their
+ * slabs, whose pages then return to the page heap: a program that moves
+ * on to a new large size (a growing buffer) reuses warm, resident pages
+ * instead of faulting in fresh ones for every size class it passes, and
+ * no CPU hoards large objects it stopped using. A refill of these classes
+ * is rare and already costly; the sweep reads a count per class.
+ */
+static void flush_large(struct kmem_cache *s)
+{
+	void *buf[MAX_BATCH];
+	unsigned long n;
+	unsigned int c;
+
+	for (c = 0; c < NR_KMALLOC; c++) {
+		struct kmem_cache *o = &kmalloc_caches[c];
+
+		if (o == s || o->nobj != 1)
+			continue;
+		n = rseq_pop_batch(&slab_fast, c, buf, MAX_BATCH);
+		if (n)
+			cache_release(o, buf, n);
+	}
+}
+
 void *cache_alloc_slow(struct kmem_cache *s)
 {
 	void *p = cache_alloc_slow_inner(s);
@@ -470,6 +496,8 @@ static void *cache_alloc_slow_inner(struct kmem_cache *s)
 		thread_setup(t);
 		return cache_alloc(s);
 	case TS_RSEQ:
+		if (s->nobj == 1)
+			flush_large(s);
 		n = cache_refill(s, buf, s->batch);
 		if (!n)
 			return NULL;

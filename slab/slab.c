@@ -332,13 +332,15 @@ unsigned long cache_refill(struct kmem_cache *s, void **out, unsigned long n)
 	return got;
 }
 
-void cache_drain(struct kmem_cache *s, void **objs, unsigned long n)
+static void drain(struct kmem_cache *s, void **objs, unsigned long n,
+		  int use_depot)
 {
 	struct slab *release = NULL, *sl;
 	unsigned long put, i;
+	unsigned int keep;
 
 	slock_lock(&s->lock);
-	put = s->depot_cap - s->depot_nr;
+	put = use_depot ? s->depot_cap - s->depot_nr : 0;
 	if (put > n)
 		put = n;
 	if (SLAB_DEBUG)
@@ -362,7 +364,9 @@ void cache_drain(struct kmem_cache *s, void **objs, unsigned long n)
 			    s->name, objs[n - 1]);
 	s->active -= n;
 	s->stats.drains++;
-	while (s->empty.nr > (s->slot >= 0 ? EMPTY_KEEP : EMPTY_KEEP_NAMED)) {
+	/* A one-object slab kept empty would only hoard its pages. */
+	keep = s->slot < 0 ? EMPTY_KEEP_NAMED : s->nobj == 1 ? 0 : EMPTY_KEEP;
+	while (s->empty.nr > keep) {
 		sl = s->empty.head;
 		slab_list_del(&s->empty, sl);
 		sl->on_list = SL_NONE;
@@ -381,6 +385,16 @@ void cache_drain(struct kmem_cache *s, void **objs, unsigned long n)
 	}
 	pageheap_tick();
 	stats_tick();
+}
+
+void cache_drain(struct kmem_cache *s, void **objs, unsigned long n)
+{
+	drain(s, objs, n, 1);
+}
+
+void cache_release(struct kmem_cache *s, void **objs, unsigned long n)
+{
+	drain(s, objs, n, 0);
 }
 
 void cache_shrink(struct kmem_cache *s)
