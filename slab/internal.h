@@ -313,12 +313,20 @@ slow:
 static __always_inline void slab_free(void *p)
 {
 	struct slab *sl = virt_to_slab(p);
+	uintptr_t off;
 
 	/*
-	 * Everything the check reads is in the descriptor's first line;
-	 * slot >= 0 only for slabs of caches with a per-CPU slot.
+	 * Everything the check reads is in the descriptor's first line.
+	 * fast_end is nonzero only for slabs of caches with a per-CPU slot
+	 * (0 for free, large and named-cache runs): one range check takes
+	 * both "is such a slab" and "inside its objects".
 	 */
-	if (likely(sl && sl->slot >= 0 && slab_obj_index(sl, p) >= 0)) {
+	if (likely(sl)) {
+		off = (uintptr_t)p - sl->start;
+		if (unlikely(off >= sl->fast_end ||
+			     (((uint64_t)off * sl->recip) >> 32) * sl->size !=
+				     off))
+			goto other;
 		if (SLAB_DEBUG &&
 		    (sl->kind != SPAN_SLAB || sl->slot != sl->cache->slot ||
 		     sl->size != sl->cache->size))
@@ -329,6 +337,7 @@ static __always_inline void slab_free(void *p)
 				       slow);
 		return;
 	}
+other:
 	slab_free_arena(p);
 	return;
 slow:

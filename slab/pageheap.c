@@ -97,6 +97,7 @@ static void desc_put(struct slab *s)
 {
 	s->kind = SPAN_NONE;
 	s->slot = -1;
+	s->fast_end = 0;
 	s->next = desc_free;
 	desc_free = s;
 }
@@ -187,6 +188,7 @@ static void free_add(struct slab *s)
 {
 	s->kind = SPAN_FREE;
 	s->slot = -1;
+	s->fast_end = 0;
 	map_span(s);
 	list_add(bin_of(s->npages), s);
 	ph.free_bytes += (size_t)s->npages << PAGE_SHIFT;
@@ -401,6 +403,7 @@ struct slab *pageheap_alloc(size_t npages, size_t align_pages, int kind)
 	}
 	s->kind = (uint8_t)kind;
 	s->slot = -1; /* new_slab() sets a slab's slot */
+	s->fast_end = 0;
 	s->next = s->prev = s->lru_next = s->lru_prev = NULL;
 	map_span(s);
 	if (kind == SPAN_LARGE) {
@@ -461,6 +464,7 @@ void pageheap_free(struct slab *s)
 	}
 	s->kind = SPAN_FREE;
 	s->slot = -1;
+	s->fast_end = 0;
 	s->dirty_pages = s->npages;
 	s->free_ms = now_ms();
 	s = coalesce(s);

@@ -70,6 +70,7 @@ struct slab {
 	uint32_t size;     /* SPAN_SLAB: object size */
 	uint32_t recip;    /* SPAN_SLAB: ceil(2^32 / size) */
 	uint32_t objs_end; /* SPAN_SLAB: nobj * size */
+	uint32_t fast_end; /* objs_end if per-CPU slot, else 0 */
 	uint16_t nobj;
 	uint16_t inuse;   /* objects not in freemap */
 	uint16_t hint;    /* first freemap word with a bit set */
