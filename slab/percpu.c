@@ -85,7 +85,6 @@ static char *thread_pointer(void)
 /* This thread's CPU (or mm_cid) index, read outside a section: a hint. */
 static uint32_t cpu_index_hint(void)
 {
-	/* cppcheck-suppress nullPointerArithmetic */
 	return *(volatile uint32_t *)(thread_pointer() + slab_idx_off);
 }
 
