@@ -333,8 +333,8 @@ static __always_inline void slab_free(void *p)
 			slab_bug("free(%p): slab %p kind %d slot %d size %u, cache %s slot %d",
 				 p, (void *)sl, sl->kind, sl->slot, sl->size,
 				 sl->cache->name, sl->cache->slot);
-		rseq_push_owned_or_goto(&slab_fast, sl->cpu_base, sl->cpu_cap,
-					sl->owner, p, slow);
+		rseq_push_base_or_goto(&slab_fast, sl->cpu_base, sl->cpu_cap, p,
+				       slow);
 		return;
 	}
 other:

@@ -82,12 +82,6 @@ static char *thread_pointer(void)
 #endif
 }
 
-/* This thread's CPU (or mm_cid) index, read outside a section: a hint. */
-static uint32_t cpu_index_hint(void)
-{
-	return *(volatile uint32_t *)(thread_pointer() + slab_idx_off);
-}
-
 static long rseq_syscall(struct rseq_area *rs, int flags)
 {
 	return syscall(SYS_rseq, rs, sizeof(*rs), flags, RSEQ_SIG);
@@ -134,9 +128,8 @@ static void layout_slots(void)
 
 	for (i = 0; i < NR_CPU_SLOTS; i++) {
 		slab_fast.slot_off[i] = off;
-		if (i >= NR_KMALLOC)
-			slab_fast.slot_cap[i] = REMOTE_CAP;
-		off += (slab_fast.slot_cap[i] + 1) * 8;
+		if (i < NR_KMALLOC)
+			off += (slab_fast.slot_cap[i] + 1) * 8;
 		SLAB_BUG_ON(off > REGION_SIZE - sizeof(struct tcache_meta));
 	}
 }
@@ -492,7 +485,6 @@ static void *cache_alloc_slow_inner(struct kmem_cache *s)
 	struct slab_tls *t = &slab_tls;
 	void *buf[MAX_BATCH], *p;
 	unsigned long n, k;
-	uint32_t idx;
 
 	if (unlikely(slab_state != SLAB_STATE_READY))
 		return slab_ready() ? cache_alloc(s) : NULL;
@@ -509,10 +501,6 @@ static void *cache_alloc_slow_inner(struct kmem_cache *s)
 		n = cache_refill(s, buf, s->batch);
 		if (!n)
 			return NULL;
-		/* This CPU now owns the slabs it takes objects from. */
-		idx = cpu_index_hint();
-		for (k = 0; k < n; k++)
-			virt_to_slab(buf[k])->owner = idx;
 		p = buf[--n];
 		if (n) {
 			k = rseq_push_batch(&slab_fast, (unsigned int)s->slot,
@@ -526,27 +514,6 @@ static void *cache_alloc_slow_inner(struct kmem_cache *s)
 	default:
 		return central_alloc(s);
 	}
-}
-
-/*
- * A free on another CPU than the one that owns the object's slab: park it
- * on this CPU's remote stack for the class (never popped by malloc), and
- * send a full remote stack to the depot in one batch. Reusing it here at
- * once would put this CPU's writes on a cache line whose neighbours the
- * owner is using (passive false sharing); the batch keeps producer/
- * consumer traffic to one lock per REMOTE_CAP objects.
- */
-static void free_remote(struct kmem_cache *s, void *p)
-{
-	unsigned int slot = NR_KMALLOC + (unsigned int)s->slot;
-	void *buf[REMOTE_CAP + 1];
-	unsigned long n;
-
-	if (rseq_push(&slab_fast, slot, p))
-		return;
-	n = rseq_pop_batch(&slab_fast, slot, buf, REMOTE_CAP);
-	buf[n++] = p;
-	cache_drain(s, buf, n);
 }
 
 void cache_free_slow(struct kmem_cache *s, void *p)
@@ -572,11 +539,6 @@ void cache_free_slow(struct kmem_cache *s, void *p)
 		cache_free(s, p);
 		return;
 	case TS_RSEQ:
-		if (s->slot >= 0 &&
-		    virt_to_slab(p)->owner != cpu_index_hint()) {
-			free_remote(s, p);
-			return;
-		}
 		n = rseq_pop_batch(&slab_fast, (unsigned int)s->slot, buf,
 				   s->batch);
 		if (!rseq_push(&slab_fast, (unsigned int)s->slot, p))
@@ -601,16 +563,10 @@ unsigned long percpu_cached(int slot)
 	if (slot < 0)
 		return 0;
 	if (slab_fast.ncpus)
-		for (c = 0; c < nr_cpus; c++) {
-			char *reg = slab_fast.percpu_base +
-				    ((size_t)c << REGION_SHIFT);
-
-			sum += *slot_count(reg, (unsigned int)slot);
-			if (slot < NR_KMALLOC)
-				sum += *slot_count(reg,
-						   NR_KMALLOC +
-							   (unsigned int)slot);
-		}
+		for (c = 0; c < nr_cpus; c++)
+			sum += *slot_count(slab_fast.percpu_base +
+						   ((size_t)c << REGION_SHIFT),
+					   (unsigned int)slot);
 	/*
 	 * Per-thread regions: a racy walk without a lock (also from the
 	 * signal dump). Regions are never freed and the list only grows.

@@ -70,28 +70,27 @@ extern long slab_idx_off __attribute__((visibility("hidden")));
  *	if (idx >= ncpus) goto slow;		also: not registered (~0)
  *	rax = bases + (idx << REGION_SHIFT);	bases = base + slot_off
  */
-#define RSEQ_PROLOGUE_CHECK(slow, R64, R32, CHECK)         \
-	".pushsection __rseq_cs, \"aw\"\n\t"               \
-	".balign 32\n\t"                                   \
-	"3:\n\t"                                           \
-	".long 0, 0\n\t"                                   \
-	".quad 1f, 2f - 1f, 4f\n\t"                        \
-	".popsection\n\t"                                  \
-	".pushsection __rseq_failure, \"ax\"\n\t"          \
-	".byte 0x0f, 0xb9, 0x3d\n\t"                       \
-	".long " RSEQ_SIG_STR "\n\t"                       \
-	"4:\n\t"                                           \
-	"jmp " slow "\n\t"                                 \
-	".popsection\n\t"                                  \
-	"leaq 3b(%%rip), %%" R64 "\n\t"                    \
-	"movq %%" R64 ", %%fs:8(%[off])\n\t"               \
-	"1:\n\t"                                           \
-	"movl %%fs:(%[idx]), %%" R32 "\n\t"                \
-	"cmpl %[ncpus], %%" R32 "\n\t"                     \
-	"jae " slow "\n\t" CHECK "shlq $16, %%" R64 "\n\t" \
+#define RSEQ_PROLOGUE_REG(slow, R64, R32)         \
+	".pushsection __rseq_cs, \"aw\"\n\t"      \
+	".balign 32\n\t"                          \
+	"3:\n\t"                                  \
+	".long 0, 0\n\t"                          \
+	".quad 1f, 2f - 1f, 4f\n\t"               \
+	".popsection\n\t"                         \
+	".pushsection __rseq_failure, \"ax\"\n\t" \
+	".byte 0x0f, 0xb9, 0x3d\n\t"              \
+	".long " RSEQ_SIG_STR "\n\t"              \
+	"4:\n\t"                                  \
+	"jmp " slow "\n\t"                        \
+	".popsection\n\t"                         \
+	"leaq 3b(%%rip), %%" R64 "\n\t"           \
+	"movq %%" R64 ", %%fs:8(%[off])\n\t"      \
+	"1:\n\t"                                  \
+	"movl %%fs:(%[idx]), %%" R32 "\n\t"       \
+	"cmpl %[ncpus], %%" R32 "\n\t"            \
+	"jae " slow "\n\t"                        \
+	"shlq $16, %%" R64 "\n\t"                 \
 	"addq %[bases], %%" R64 "\n\t"
-#define RSEQ_PROLOGUE_REG(slow, R64, R32) \
-	RSEQ_PROLOGUE_CHECK(slow, R64, R32, "")
 #define RSEQ_PROLOGUE(slow) RSEQ_PROLOGUE_REG(slow, "rax", "eax")
 
 #define RSEQ_INPUTS(_f, _b)                                \
@@ -152,34 +151,6 @@ _Static_assert(REGION_SHIFT == 16, "RSEQ_PROLOGUE shifts by 16");
 			   [obj] "r"(_obj)                                     \
 			 : "rax", "rcx", "memory", "cc"                        \
 			 : _slow);                                             \
-	} while (0)
-
-/*
- * Push, for free(): as above, but only if this CPU (or mm_cid) is the
- * @_owner of the object's slab, the one whose stack the slab's objects were
- * last handed to. A free from elsewhere goes to the slow path, which parks
- * the object on this CPU's remote stack (it is not reused here at once:
- * passive false sharing) and sends it back through the depot in batches.
- */
-#define rseq_push_owned_or_goto(_f, _base, _cap, _owner, _obj, _slow)              \
-	do {                                                                       \
-		RSEQ_LOAD_NCPUS(_f);                                               \
-		asm goto(RSEQ_PROLOGUE_CHECK(                                      \
-				 "%l[" #_slow "]", "rax", "eax",                   \
-				 "cmpl %[owner], %%eax\n\t"                        \
-				 "jne %l[" #_slow                                  \
-				 "]\n\t") "movl -8(%%rax), %%ecx\n\t"              \
-					  "cmpl %[cap], %%ecx\n\t"                 \
-					  "jae %l[" #_slow "]\n\t"                 \
-					  "movq %[obj], (%%rax,%%rcx,8)\n\t"       \
-					  "incl %%ecx\n\t"                         \
-					  "movl %%ecx, -8(%%rax)\n\t" /* commit */ \
-					  "2:\n\t"                                 \
-			 :                                                         \
-			 : RSEQ_INPUTS(_f, _base), [cap] "r"(_cap),                \
-			   [owner] "m"(_owner), [obj] "r"(_obj)                    \
-			 : "rax", "rcx", "memory", "cc"                            \
-			 : _slow);                                                 \
 	} while (0)
 
 #define rseq_push_or_goto(_f, _slot, _obj, _slow)          \
@@ -289,8 +260,6 @@ static inline unsigned long rseq_pop_batch(const struct slab_fast *f,
 
 #define rseq_pop_base_or_goto(f, base, obj, slow) \
 	rseq_pop_or_goto(f, base, obj, slow)
-#define rseq_push_owned_or_goto(f, base, cap, owner, obj, slow) \
-	rseq_push_or_goto(f, base, obj, slow)
 #define rseq_push_base_or_goto(f, base, cap, obj, slow) \
 	rseq_push_or_goto(f, base, obj, slow)
 #define rseq_pop_or_goto(f, slot, obj, slow) \

@@ -221,7 +221,6 @@ static struct slab *new_slab(struct kmem_cache *s)
 		sl->cpu_base = slab_fast.slot_base[s->slot];
 		sl->cpu_cap = slab_fast.slot_cap[s->slot];
 	}
-	sl->owner = ~0U; /* set by the first refill from it */
 	/* Last: free()'s fast path takes the slab by this alone. */
 	sl->fast_end = s->slot >= 0 ? sl->objs_end : 0;
 	sl->inuse = 0;

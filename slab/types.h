@@ -26,8 +26,7 @@
 #define KMALLOC_MAX    (256UL * 1024) /* largest slab-served size */
 
 /* Per-CPU / per-thread cache region (see percpu.c). */
-#define NR_CPU_SLOTS (2 * NR_KMALLOC) /* local + remote stack per class */
-#define REMOTE_CAP   16               /* remote stack: frees from elsewhere */
+#define NR_CPU_SLOTS 128 /* kmalloc classes + named caches */
 #define REGION_SHIFT 16
 #define REGION_SIZE  (1UL << REGION_SHIFT)
 #define REGION_SLOTS (REGION_SIZE / sizeof(void *))
@@ -72,7 +71,6 @@ struct slab {
 	uint32_t recip;    /* SPAN_SLAB: ceil(2^32 / size) */
 	uint32_t objs_end; /* SPAN_SLAB: nobj * size */
 	uint32_t fast_end; /* objs_end if per-CPU slot, else 0 */
-	uint32_t owner;    /* CPU (mm_cid) last refilled from it */
 	uint16_t nobj;
 	uint16_t inuse;   /* objects not in freemap */
 	uint16_t hint;    /* first freemap word with a bit set */

@@ -167,16 +167,13 @@ unsigned long percpu_check_slot(int slot)
 	void **all;
 
 	max = (unsigned long)(slab_fast.ncpus + 1) * slab_fast.slot_cap[slot] +
-	      (unsigned long)slab_fast.ncpus * REMOTE_CAP + s->depot_cap;
+	      s->depot_cap;
 	all = __real_malloc(max * sizeof(void *));
 	REQUIRE(all);
-	for (c = 0; c < slab_fast.ncpus; c++) {
-		char *r = slab_fast.percpu_base + ((size_t)c << REGION_SHIFT);
-
-		check_stack(s, slot, r, all, &nr, max);
-		/* the remote stack: frees from other CPUs, same cache */
-		check_stack(s, NR_KMALLOC + slot, r, all, &nr, max);
-	}
+	for (c = 0; c < slab_fast.ncpus; c++)
+		check_stack(s, slot,
+			    slab_fast.percpu_base + ((size_t)c << REGION_SHIFT),
+			    all, &nr, max);
 	if (slab_tls.tcache)
 		check_stack(s, slot, slab_tls.tcache, all, &nr, max);
 	/* Per-CPU stacks and live per-thread stacks (only ours here). */
