@@ -98,7 +98,6 @@ struct kmem_cache_stats {
 	unsigned long refills, drains; /* batches with per-CPU layer */
 	unsigned long slabs_new, slabs_freed;
 	unsigned long alloc_fail;
-	unsigned long central_allocs, central_frees; /* no per-CPU slot */
 };
 
 /*
