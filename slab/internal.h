@@ -210,6 +210,22 @@ static __always_inline long slab_obj_index(const struct slab *sl, const void *p)
 	return (long)idx;
 }
 
+/*
+ * The descriptor of the live object that starts at @p (a slab object or a
+ * large run), or NULL if @p, in the arena, is not one. Racy for a bad
+ * pointer only: a live object's descriptor does not change under it.
+ */
+static inline struct slab *arena_object(const void *p)
+{
+	struct slab *sl = virt_to_slab(p);
+
+	if (!sl)
+		return NULL;
+	if (sl->kind == SPAN_SLAB)
+		return slab_obj_index(sl, p) >= 0 ? sl : NULL;
+	return sl->kind == SPAN_LARGE && (uintptr_t)p == sl->start ? sl : NULL;
+}
+
 /* ---- percpu.c: per-CPU (rseq) and per-thread caches ---- */
 
 extern struct slab_fast slab_fast __hidden;

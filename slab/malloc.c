@@ -110,15 +110,16 @@ void slab_bad_pointer(const char *op, const void *p)
 
 void slab_free_arena(void *p)
 {
-	struct slab *sl = virt_to_slab(p);
+	struct slab *sl;
 	struct kmem_cache *s;
 
 	if (unlikely(slab_state != SLAB_STATE_READY))
 		return; /* degraded fork child: never take a lock */
-	if (sl && sl->kind == SPAN_SLAB && span_contains(sl, p)) {
+	sl = arena_object(p);
+	if (!sl)
+		slab_bad_pointer("free", p);
+	if (sl->kind == SPAN_SLAB) {
 		s = sl->cache;
-		if (slab_obj_index(sl, p) < 0)
-			slab_bad_pointer("free", p);
 		if (s->slot >= 0) {
 			cache_free(s, p);
 			return;
@@ -128,13 +129,9 @@ void slab_free_arena(void *p)
 		cache_drain(s, &p, 1);
 		return;
 	}
-	if (sl && sl->kind == SPAN_LARGE && (uintptr_t)p == sl->start) {
-		if (slab_tls.busy)
-			return;
-		pageheap_free(sl);
+	if (slab_tls.busy)
 		return;
-	}
-	slab_bad_pointer("free", p);
+	pageheap_free(sl); /* a large run */
 }
 
 size_t slab_usable_arena(const void *p)
@@ -144,14 +141,13 @@ size_t slab_usable_arena(const void *p)
 
 size_t slab_usable_op(const void *p, const char *op)
 {
-	struct slab *sl = virt_to_slab(p);
+	struct slab *sl = arena_object(p);
 
-	if (sl && sl->kind == SPAN_SLAB && span_contains(sl, p) &&
-	    slab_obj_index(sl, p) >= 0)
+	if (!sl)
+		slab_bad_pointer(op, p);
+	if (sl->kind == SPAN_SLAB)
 		return sl->cache->size;
-	if (sl && sl->kind == SPAN_LARGE && (uintptr_t)p == sl->start)
-		return (size_t)sl->npages << PAGE_SHIFT;
-	slab_bad_pointer(op, p);
+	return (size_t)sl->npages << PAGE_SHIFT;
 }
 
 void *slab_resize_inplace(void *p, size_t size, size_t *old)

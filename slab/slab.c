@@ -334,6 +334,37 @@ unsigned long cache_refill(struct kmem_cache *s, void **out, unsigned long n)
 	return got;
 }
 
+/*
+ * Detach empty slabs beyond @keep under the cache lock; the caller hands
+ * the list to release_slabs() after dropping it.
+ */
+static struct slab *take_empty(struct kmem_cache *s, unsigned long keep)
+{
+	struct slab *release = NULL, *sl;
+
+	while (s->empty.nr > keep) {
+		sl = s->empty.head;
+		slab_list_del(&s->empty, sl);
+		sl->on_list = SL_NONE;
+		s->nr_slabs--;
+		s->stats.slabs_freed++;
+		sl->next = release;
+		release = sl;
+	}
+	return release;
+}
+
+static void release_slabs(struct slab *release)
+{
+	struct slab *sl;
+
+	while (release) {
+		sl = release;
+		release = sl->next;
+		pageheap_free(sl);
+	}
+}
+
 static void drain(struct kmem_cache *s, void **objs, unsigned long n,
 		  int use_depot)
 {
@@ -368,23 +399,11 @@ static void drain(struct kmem_cache *s, void **objs, unsigned long n,
 	s->stats.drains++;
 	/* A one-object slab kept empty would only hoard its pages. */
 	keep = s->slot < 0 ? EMPTY_KEEP_NAMED : s->nobj == 1 ? 0 : EMPTY_KEEP;
-	while (s->empty.nr > keep) {
-		sl = s->empty.head;
-		slab_list_del(&s->empty, sl);
-		sl->on_list = SL_NONE;
-		s->nr_slabs--;
-		s->stats.slabs_freed++;
-		sl->next = release;
-		release = sl;
-	}
+	release = take_empty(s, keep);
 	if (SLAB_DEBUG)
 		cache_validate_locked(s);
 	slock_unlock(&s->lock);
-	while (release) {
-		sl = release;
-		release = sl->next;
-		pageheap_free(sl);
-	}
+	release_slabs(release);
 	pageheap_tick();
 	stats_tick();
 }
@@ -401,25 +420,14 @@ void cache_release(struct kmem_cache *s, void **objs, unsigned long n)
 
 void cache_shrink(struct kmem_cache *s)
 {
-	struct slab *release = NULL, *sl;
+	struct slab *release;
 
 	slock_lock(&s->lock);
 	while (s->depot_nr)
 		slab_put(s, s->depot[--s->depot_nr]);
-	while ((sl = s->empty.head)) {
-		slab_list_del(&s->empty, sl);
-		sl->on_list = SL_NONE;
-		s->nr_slabs--;
-		s->stats.slabs_freed++;
-		sl->next = release;
-		release = sl;
-	}
+	release = take_empty(s, 0);
 	slock_unlock(&s->lock);
-	while (release) {
-		sl = release;
-		release = sl->next;
-		pageheap_free(sl);
-	}
+	release_slabs(release);
 }
 
 static unsigned long validate_list(struct kmem_cache *s, struct slab_list *l,
@@ -550,9 +558,8 @@ void kmem_cache_free(struct kmem_cache *s, void *p)
 
 	if (!p)
 		return;
-	sl = virt_to_slab(p);
-	if (!s || !sl || sl->kind != SPAN_SLAB || !span_contains(sl, p) ||
-	    sl->cache != s || slab_obj_index(sl, p) < 0)
+	sl = arena_object(p);
+	if (!s || !sl || sl->kind != SPAN_SLAB || sl->cache != s)
 		slab_misuse("kmem_cache_free(%s, %p): not an object of this cache",
 			    s ? s->name : "NULL", p);
 	if (s->flags & SLAB_POISON)

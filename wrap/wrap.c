@@ -250,14 +250,5 @@ ssize_t __wrap_getline(char **lineptr, size_t *n, FILE *stream)
 /* Public introspection helpers. */
 int slab_owns(const void *p)
 {
-	struct slab *sl;
-
-	if (!p || !in_arena(p))
-		return 0;
-	sl = virt_to_slab(p);
-	if (!sl || !span_contains(sl, p))
-		return 0;
-	if (sl->kind == SPAN_SLAB)
-		return slab_obj_index(sl, p) >= 0;
-	return sl->kind == SPAN_LARGE && (uintptr_t)p == sl->start;
+	return p && in_arena(p) && arena_object(p);
 }
