@@ -10,16 +10,24 @@
 # are (copied from the machine that built them, for instance) instead of
 # running tools/bench/build.sh first.
 #
-# Benchmarks: seed (100000 iterations per thread), larson (5000000 ops per
-# thread, 1000 slots; with 1 thread nothing is freed remotely), prodcons
-# (10000000 objects per producer; an even thread count, so no 1-thread
-# run). Each thread does a fixed amount of
+# Benchmarks: seed (5 sweeps of 0..100 KB per thread), larson (5000000 ops
+# per thread, 1000 slots; with 1 thread nothing is freed remotely), prodcons
+# (2000000 objects per producer; an even thread count, so no 1-thread
+# run), cache-scratch and cache-thrash (200 rounds of 8-byte objects
+# written 100000 times per thread). Each thread does a fixed amount of
 # work, so the ideal wall time stays flat up to the core count.
 # Configurations: musl+slab, musl+mimalloc, glibc+slab, glibc,
-# glibc+mimalloc, glibc+jemalloc (those that were built).
+# glibc+mimalloc, glibc+jemalloc, glibc+tcmalloc (those that were built;
+# plain musl is left out: it serialises every thread on one lock and
+# would take most of the time).
+#
+# The runs go in passes: each pass measures every benchmark, thread count
+# and configuration once, so that a run cut short still has a complete
+# table (with fewer runs per median).
 #
 # Environment: SCALING_THREADS="1 2 4 8 16", SCALING_RUNS=3 (median),
-# BENCH_TIMEOUT=120 (per run).
+# BENCH_TIMEOUT=120 (per run), SCALING_BUDGET=0 (seconds; when non-zero,
+# no new pass starts after that long and the report is written).
 set -uo pipefail
 
 prog=bench-scaling
@@ -29,12 +37,16 @@ B=${BENCH_DIR:-build/bench}
 threads=${SCALING_THREADS:-"1 2 4 8 16"}
 runs=${SCALING_RUNS:-3}
 limit=${BENCH_TIMEOUT:-120}
-configs=(musl+slab musl+mimalloc glibc+slab glibc glibc+mimalloc glibc+jemalloc)
+budget=${SCALING_BUDGET:-0}
+configs=(musl+slab musl+mimalloc glibc+slab glibc glibc+mimalloc glibc+jemalloc
+	glibc+tcmalloc)
 # name|program|arguments (@T: the thread count)
 benches=(
-	"seed|seed|@T 100000"
+	"seed|seed|@T 100000 5"
 	"larson|larson|@T 5000000 1000"
-	"prodcons|prodcons|@T 10000000"
+	"prodcons|prodcons|@T 2000000"
+	"cache-scratch|cache|scratch @T 200 8 100000"
+	"cache-thrash|cache|thrash @T 200 8 100000"
 )
 
 die() {
@@ -49,6 +61,9 @@ case ${1:-} in
 esac
 case $runs in
 '' | *[!0-9]* | 0) die "SCALING_RUNS must be a positive integer" ;;
+esac
+case $budget in
+'' | *[!0-9]*) die "SCALING_BUDGET must be a number of seconds" ;;
 esac
 [ -x "$B/runone" ] || die "$B/runone is missing (run without --no-build)"
 
@@ -70,31 +85,36 @@ total=$((${#benches[@]} * ${#present[@]} * nt))
 item=0
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
-for b in "${benches[@]}"; do
-	IFS='|' read -r name p argt <<<"$b"
-	for t in $threads; do
-		# Configurations interleaved within each thread count.
-		for ((r = 1; r <= runs; r++)); do
-			ci=0
+start=$SECONDS
+passes=0
+for ((r = 1; r <= runs; r++)); do
+	if [ "$budget" != 0 ] && [ $((SECONDS - start)) -ge "$budget" ]; then
+		echo "$prog: ${budget}s budget spent: $passes pass(es) of $runs" >&2
+		break
+	fi
+	item=0
+	for b in "${benches[@]}"; do
+		IFS='|' read -r name p argt <<<"$b"
+		for t in $threads; do
 			for c in "${present[@]}"; do
-				ci=$((ci + 1))
-				[ "$r" = 1 ] && item=$((item + 1))
+				item=$((item + 1))
 				if [ "$p" = prodcons ] && [ $((t % 2)) = 1 ]; then
 					continue
 				fi
-				printf '[%d/%d] %s %s %s threads run %d/%d\n' "$item" \
-					"$total" "$name" "$c" "$t" "$r" "$runs" >&2
+				printf '[%d/%d] pass %d/%d: %s %s %s threads\n' \
+					"$item" "$total" "$r" "$runs" "$name" "$c" "$t" >&2
 				read -r -a args <<<"${argt//@T/$t}"
 				log=$B/logs/scaling/$name.$c.$t.$r
 				line=$("$B/runone" -t "$limit" -o "$log.out" \
 					-e "$log.err" -- "$B/bin/$c/$p" "${args[@]}")
 				wall=$(sed -n 's/.*wall=\([^ ]*\).*/\1/p' <<<"$line")
 				st=$(sed -n 's/.*status=\([^ ]*\).*/\1/p' <<<"$line")
-				printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$c" "$t" "$r" \
-					"${wall:-0}" "${st:-fail}" >>"$tsv"
+				printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$c" "$t" \
+					"$r" "${wall:-0}" "${st:-fail}" >>"$tsv"
 			done
 		done
 	done
+	passes=$r
 done
 
 {
@@ -103,8 +123,8 @@ done
 	echo "tools/bench/scaling.sh, $(date -u '+%Y-%m-%d %H:%M UTC'):" \
 		"$(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo))," \
 		"$(uname -sr); load average at start $load_start, at end" \
-		"$(cut -d' ' -f1-3 /proc/loadavg). Median wall time of $runs" \
-		"run(s); in brackets the throughput relative to 1 thread (2" \
+		"$(cut -d' ' -f1-3 /proc/loadavg)${SCALING_NOTE:+; $SCALING_NOTE}." \
+		"Median wall time of $passes run(s); in brackets the throughput relative to 1 thread (2" \
 		"threads for prodcons) of the same configuration: each thread does" \
 		"a fixed amount of work, so N threads on N free cores ideally give N."
 	echo

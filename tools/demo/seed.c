@@ -2,11 +2,14 @@
 /*
  * seed.c - the benchmark that motivated slab.
  *
- *   seed [THREADS [ITERATIONS]]        defaults: 1 thread, 100000 iterations
+ *   seed [THREADS [ITERATIONS [SWEEPS]]]
+ *                      defaults: 1 thread, 100000 iterations, 1 sweep
  *
  * Each thread allocates a block one byte larger than the last, fills it,
  * reads one byte back and frees it. Every size from 1 byte to ITERATIONS
- * bytes is asked for once, each block is dead before the next is made, and
+ * bytes is asked for once per sweep (SWEEPS > 1 repeats the sweep, for a
+ * run long enough to time without leaving the sizes the demo uses), each
+ * block is dead before the next is made, and
  * nothing is shared between threads: a general allocator that returns memory
  * to the kernel on every free, or that serialises threads on one lock, is
  * at its worst here.
@@ -25,6 +28,7 @@
 #define SEED_MAX_THREADS   1024UL
 
 static unsigned long iters = SEED_DEFAULT_ITERS;
+static unsigned long sweeps = 1;
 
 /*
  * Make @p escape: the compiler must assume the asm reads and writes the
@@ -40,21 +44,23 @@ static void *seed_loop(void *arg)
 {
 	size_t *result = arg;
 	unsigned char *p;
-	unsigned long i;
-	size_t n = 0;
+	unsigned long i, k;
+	size_t n = 0, sum = 0;
 
-	for (i = 0; i < iters; i++) {
-		p = malloc(n ? n : 1);
-		if (!p) {
-			fprintf(stderr, "seed: malloc(%zu) failed\n", n);
-			exit(1);
+	for (k = 0; k < sweeps; k++, sum += n, n = 0)
+		for (i = 0; i < iters; i++) {
+			p = malloc(n ? n : 1);
+			if (!p) {
+				fprintf(stderr, "seed: malloc(%zu) failed\n",
+					n);
+				exit(1);
+			}
+			memset(p, 1, n);
+			escape(p);
+			n += n > 100 ? p[100] : 1;
+			free(p);
 		}
-		memset(p, 1, n);
-		escape(p);
-		n += n > 100 ? p[100] : 1;
-		free(p);
-	}
-	*result = n;
+	*result = sum;
 	return NULL;
 }
 
@@ -79,14 +85,16 @@ int main(int argc, char **argv)
 	size_t *results;
 	int err, ret = 0;
 
-	if (argc > 3) {
-		fprintf(stderr, "usage: seed [THREADS [ITERATIONS]]\n");
+	if (argc > 4) {
+		fprintf(stderr, "usage: seed [THREADS [ITERATIONS [SWEEPS]]]\n");
 		return 2;
 	}
 	if (argc > 1)
 		nthreads = parse(argv[1], "thread count", SEED_MAX_THREADS);
 	if (argc > 2)
 		iters = parse(argv[2], "iteration count", 1UL << 30);
+	if (argc > 3)
+		sweeps = parse(argv[3], "sweep count", 1UL << 20);
 
 	tids = calloc(nthreads, sizeof(*tids));
 	results = calloc(nthreads, sizeof(*results));
@@ -110,10 +118,10 @@ int main(int argc, char **argv)
 
 	/* n grows by exactly one per iteration if every byte read back as 1. */
 	for (t = 0; t < nthreads; t++) {
-		if (results[t] != iters) {
+		if (results[t] != iters * sweeps) {
 			fprintf(stderr,
 				"seed: thread %lu: checksum %zu, expected %lu\n",
-				t, results[t], iters);
+				t, results[t], iters * sweeps);
 			ret = 1;
 		}
 	}
