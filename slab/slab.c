@@ -236,6 +236,27 @@ static struct slab *new_slab(struct kmem_cache *s)
 }
 
 /* Take up to @n objects out of @sl. */
+/*
+ * Reorder @n objects taken from one slab in address order so that any two
+ * taken one after the other are at least a cache line apart: group them by
+ * index modulo @stride. A per-CPU stack hands its objects out in this
+ * order, and consecutive objects often go to different threads (two threads
+ * taking turns on one CPU, or a thread allocating for others); neighbours
+ * in one line would make their cores fight over it (false sharing).
+ */
+static void spread_lines(void **out, unsigned long n, unsigned long stride)
+{
+	void *tmp[MAX_BATCH];
+	unsigned long i, g, k = 0;
+
+	if (n <= 2 || n > MAX_BATCH)
+		return;
+	for (g = 0; g < stride; g++)
+		for (i = g; i < n; i += stride)
+			tmp[k++] = out[i];
+	memcpy(out, tmp, n * sizeof(void *));
+}
+
 static unsigned long slab_take(struct kmem_cache *s, struct slab *sl,
 			       void **out, unsigned long n)
 {
@@ -258,6 +279,9 @@ static unsigned long slab_take(struct kmem_cache *s, struct slab *sl,
 	}
 	sl->hint = (uint16_t)(w < SLAB_MAX_OBJS / 64 ? w : 0);
 	sl->inuse += (uint16_t)got;
+	if (s->size < CACHELINE)
+		spread_lines(out, got, (CACHELINE + s->size - 1) / s->size +
+					       (CACHELINE % s->size != 0));
 	return got;
 }
 

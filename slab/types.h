@@ -31,6 +31,7 @@
 #define REGION_SIZE  (1UL << REGION_SHIFT)
 #define REGION_SLOTS (REGION_SIZE / sizeof(void *))
 #define MAX_BATCH    64
+#define CACHELINE    64 /* x86-64; most aarch64 cores */
 
 /* A slab holds at most this many objects (bitmap size). */
 #define SLAB_MAX_OBJS  256
