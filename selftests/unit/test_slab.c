@@ -193,6 +193,51 @@ START_TEST(refill_drain_roundtrip)
 }
 END_TEST
 
+/* Do objects @a and @b of @size bytes touch a common cache line? */
+static int share_line(const void *a, const void *b, size_t size)
+{
+	uintptr_t a0 = (uintptr_t)a / CACHELINE, b0 = (uintptr_t)b / CACHELINE;
+	uintptr_t a1 = ((uintptr_t)a + size - 1) / CACHELINE;
+	uintptr_t b1 = ((uintptr_t)b + size - 1) / CACHELINE;
+
+	return a0 <= b1 && b0 <= a1;
+}
+
+/*
+ * Objects smaller than a line leave their slab a line apart: consecutive
+ * objects of a refill, which a per-CPU stack hands out one after the
+ * other (often to different threads), never share a cache line.
+ */
+START_TEST(refill_spreads_lines)
+{
+	static const size_t sizes[] = { 16, 32, 48 };
+	unsigned long n, got, i, shared;
+	unsigned int k;
+
+	for (k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		struct kmem_cache *s = &kmalloc_caches[size_to_class(sizes[k])];
+
+		REQUIRE(s->size == sizes[k]);
+		cache_shrink(s); /* empty the depot: objects from slabs */
+		n = MAX_BATCH;
+		got = cache_refill(s, out, n);
+		REQUIREF(got == n, "%s: refill %lu gave %lu", s->name, n, got);
+		check_objects(s, out, n);
+		for (i = 1, shared = 0; i < n; i++)
+			if (virt_to_slab(out[i - 1]) == virt_to_slab(out[i]) &&
+			    share_line(out[i - 1], out[i], s->size))
+				shared++;
+		REQUIREF(shared == 0,
+			 "%s: %lu of %lu consecutive objects share a line",
+			 s->name, shared, n - 1);
+		cache_drain(s, out, n);
+		cache_validate(s);
+		for (i = 0; i < n; i++)
+			out[i] = NULL;
+	}
+}
+END_TEST
+
 /* A private cache: exact slab and object accounting. */
 START_TEST(private_cache_accounting)
 {
@@ -352,6 +397,7 @@ Suite *slab_suite(void)
 
 	tc = unit_tcase("carving");
 	tcase_add_test(tc, refill_drain_roundtrip);
+	tcase_add_test(tc, refill_spreads_lines);
 	tcase_add_test(tc, private_cache_accounting);
 	suite_add_tcase(s, tc);
 
