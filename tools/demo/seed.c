@@ -86,7 +86,8 @@ int main(int argc, char **argv)
 	int err, ret = 0;
 
 	if (argc > 4) {
-		fprintf(stderr, "usage: seed [THREADS [ITERATIONS [SWEEPS]]]\n");
+		fprintf(stderr,
+			"usage: seed [THREADS [ITERATIONS [SWEEPS]]]\n");
 		return 2;
 	}
 	if (argc > 1)
