@@ -244,6 +244,15 @@ static struct slab *new_slab(struct kmem_cache *s)
  * taking turns on one CPU, or a thread allocating for others); neighbours
  * in one line would make their cores fight over it (false sharing).
  */
+/*
+ * Objects of @size (< CACHELINE) taken @stride apart share no line: enough
+ * to cover a line, plus one when objects straddle line boundaries.
+ */
+static unsigned long line_stride(unsigned long size)
+{
+	return (CACHELINE + size - 1) / size + (CACHELINE % size != 0);
+}
+
 static void spread_lines(void **out, unsigned long n, unsigned long stride)
 {
 	void *tmp[MAX_BATCH];
@@ -280,8 +289,7 @@ static unsigned long slab_take(struct kmem_cache *s, struct slab *sl,
 	sl->hint = (uint16_t)(w < SLAB_MAX_OBJS / 64 ? w : 0);
 	sl->inuse += (uint16_t)got;
 	if (s->size < CACHELINE)
-		spread_lines(out, got, (CACHELINE + s->size - 1) / s->size +
-					       (CACHELINE % s->size != 0));
+		spread_lines(out, got, line_stride(s->size));
 	return got;
 }
 
