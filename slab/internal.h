@@ -107,8 +107,10 @@ struct pageheap_stats {
 	size_t committed; /* bytes made accessible (mprotect) */
 	size_t frontier;  /* bytes handed out at least once */
 	size_t free_bytes, dirty_bytes;
-	size_t large_bytes; /* in SPAN_LARGE runs */
+	size_t large_bytes; /* in SPAN_LARGE runs (SPAN_KEPT too in ph) */
 	unsigned long large_nr;
+	size_t kept_bytes; /* SPAN_KEPT runs (stats only) */
+	unsigned long kept_nr;
 	size_t purged_bytes; /* given back to the OS, cumulative */
 };
 
@@ -126,6 +128,13 @@ void pageheap_free(struct slab *s) __hidden;
 void pageheap_shrink(struct slab *s, size_t npages) __hidden;
 /* Grow a SPAN_LARGE run in place if the pages after it are free. */
 int pageheap_grow(struct slab *s, size_t npages) __hidden;
+/*
+ * Mark large run @s (freed by its owner) SPAN_KEPT for a thread to reuse,
+ * if it is small enough and the kept total stays within bounds; 0: not
+ * kept, free it. pageheap_unkeep() makes a kept run SPAN_LARGE again.
+ */
+int pageheap_keep(struct slab *s) __hidden;
+void pageheap_unkeep(struct slab *s) __hidden;
 /* Purge free dirty runs: all of them, or those older than purge_ms. */
 void pageheap_purge(int all) __hidden;
 /* Purge aged runs if any; cheap, called from slow paths. */
@@ -236,6 +245,11 @@ void *cache_alloc_slow(struct kmem_cache *s) __hidden;
 void cache_free_slow(struct kmem_cache *s, void *p) __hidden;
 enum slab_rseq_mode percpu_mode(const char **why) __hidden;
 struct slock *tcache_lock_of(void) __hidden;
+/*
+ * Set the calling thread up if it is new; 1 if its exit hook will run (so
+ * that what it keeps goes back when it exits).
+ */
+int percpu_thread_hooked(void) __hidden;
 /* Objects cached in the per-CPU and per-thread layers for slot @slot. */
 unsigned long percpu_cached(int slot) __hidden;
 
@@ -272,6 +286,8 @@ slow:
 
 /* NULL: no memory here (caller may fall back to libc). */
 void *slab_alloc_large(size_t size, size_t align) __hidden;
+/* Give this thread's kept large run back to the page heap (thread exit). */
+void slab_large_release(void) __hidden;
 void *slab_memalign(size_t align, size_t size) __hidden;
 /* @p is in the arena: free it or report misuse. */
 void slab_free_arena(void *p) __hidden;

@@ -9,12 +9,88 @@
  * served by the class of round_up(size, align): every class that is a
  * multiple of the alignment is at a multiple of it in a page-aligned slab,
  * so the waste is below the alignment (plus the class rounding).
+ *
+ * A thread keeps the last large run it freed (slab_tls.kept, SPAN_KEPT) and
+ * serves its next large malloc from it when the size is close (the run is
+ * at most a quarter larger than needed): no page-heap lock, and pages that
+ * are warm in this core's cache rather than in the core of whichever
+ * thread freed a run last. A loop of 300 KB buffers in two threads ran
+ * 1.2x slower than mimalloc without it. Kept runs are bounded (see
+ * pageheap_keep()) and go back when the thread exits or keeps another.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "glue.h"
 #include "internal.h"
+
+/* Mark this thread inside the allocator: a signal handler must not race. */
+static void tls_enter(struct slab_tls *t)
+{
+	t->busy++;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+static void tls_leave(struct slab_tls *t)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	t->busy--;
+}
+
+/* This thread's kept run if it fits @npages closely; NULL otherwise. */
+static struct slab *large_take(size_t npages)
+{
+	struct slab_tls *t = &slab_tls;
+	struct slab *s = t->kept;
+
+	if (!s)
+		return NULL;
+	tls_enter(t);
+	t->kept = NULL;
+	pageheap_unkeep(s);
+	if (s->npages < npages || s->npages - npages > npages / 4) {
+		pageheap_free(s);
+		s = NULL;
+	}
+	tls_leave(t);
+	return s;
+}
+
+/* Keep large run @s (being freed) for this thread; 0: free it instead. */
+static int large_keep(struct slab *s)
+{
+	struct slab_tls *t = &slab_tls;
+	struct slab *old;
+
+	/* Only threads whose exit hook will give the run back. */
+	if (!percpu_thread_hooked())
+		return 0;
+	if (!pageheap_keep(s))
+		return 0;
+	tls_enter(t);
+	old = t->kept;
+	t->kept = s;
+	if (old) {
+		pageheap_unkeep(old);
+		pageheap_free(old);
+	}
+	tls_leave(t);
+	return 1;
+}
+
+void slab_large_release(void)
+{
+	struct slab_tls *t = &slab_tls;
+	struct slab *s = t->kept;
+
+	if (!s || slab_state != SLAB_STATE_READY)
+		return;
+	tls_enter(t);
+	t->kept = NULL;
+	pageheap_unkeep(s);
+	pageheap_free(s);
+	tls_leave(t);
+}
 
 void *slab_alloc_large(size_t size, size_t align)
 {
@@ -30,7 +106,9 @@ void *slab_alloc_large(size_t size, size_t align)
 		npages = 1;
 	if (align > PAGE_SIZE)
 		align_pages = align >> PAGE_SHIFT;
-	s = pageheap_alloc(npages, align_pages, SPAN_LARGE);
+	s = align_pages == 1 ? large_take(npages) : NULL;
+	if (!s)
+		s = pageheap_alloc(npages, align_pages, SPAN_LARGE);
 	if (!s)
 		return NULL;
 	s->req = size;
@@ -100,7 +178,7 @@ void slab_bad_pointer(const char *op, const void *p)
 		if (sl->kind == SPAN_LARGE)
 			slab_misuse("%s(%p): pointer inside the large allocation at %p",
 				    op, p, (void *)sl->start);
-		if (sl->kind == SPAN_FREE)
+		if (sl->kind == SPAN_FREE || sl->kind == SPAN_KEPT)
 			slab_misuse("%s(%p): memory is free (double free or never allocated)",
 				    op, p);
 	}
@@ -131,7 +209,8 @@ void slab_free_arena(void *p)
 	}
 	if (slab_tls.busy)
 		return;
-	pageheap_free(sl); /* a large run */
+	if (!large_keep(sl))
+		pageheap_free(sl); /* a large run */
 }
 
 size_t slab_usable_arena(const void *p)

@@ -14,8 +14,15 @@
  * total passes dirty_max, so a program that frees memory sees its RSS fall
  * while one that reuses memory quickly pays no page faults.
  *
+ * Kept runs: a thread keeps the last large run it freed (SPAN_KEPT, see
+ * malloc.c) for its next large malloc. Such a run is neither an object nor
+ * free: never coalesced, purged or handed out here, still counted in
+ * ph.large_*; the statistics show it as free and dirty. At most
+ * KEEP_MAX_PAGES a run and dirty_max / 2 bytes in all threads together.
+ *
  * Locking: ph_lock protects everything here, including descriptors of free
- * runs. It nests inside kmem_cache locks and outside meta_lock.
+ * runs, but not the kept counters (atomics: keeping takes no lock). It
+ * nests inside kmem_cache locks and outside meta_lock.
  */
 #include <errno.h>
 #include <string.h>
@@ -24,9 +31,10 @@
 
 #include "internal.h"
 
-#define NR_BINS     128
-#define COMMIT_STEP (4UL << 20)
-#define ARENA_MIN   (256UL << 20)
+#define NR_BINS        128
+#define COMMIT_STEP    (4UL << 20)
+#define ARENA_MIN      (256UL << 20)
+#define KEEP_MAX_PAGES 256 /* 1 MiB: larger runs go back at once */
 
 struct slab_arena slab_arena;
 
@@ -37,6 +45,8 @@ static struct slab *bins[NR_BINS + 1]; /* [0]: runs above NR_BINS pages */
 static struct slab *lru_head, *lru_tail;
 static struct slab *desc_free;
 static struct pageheap_stats ph;
+static size_t kept_bytes;     /* atomic: SPAN_KEPT runs */
+static unsigned long kept_nr; /* atomic */
 
 static uint64_t now_ms(void)
 {
@@ -475,6 +485,34 @@ void pageheap_free(struct slab *s)
 		pageheap_validate();
 }
 
+int pageheap_keep(struct slab *s)
+{
+	size_t b = (size_t)s->npages << PAGE_SHIFT;
+
+	SLAB_BUG_ON(s->kind != SPAN_LARGE);
+	if (s->npages > KEEP_MAX_PAGES)
+		return 0;
+	if (__atomic_add_fetch(&kept_bytes, b, __ATOMIC_RELAXED) >
+	    slab_opt.dirty_max / 2) {
+		__atomic_sub_fetch(&kept_bytes, b, __ATOMIC_RELAXED);
+		return 0;
+	}
+	__atomic_add_fetch(&kept_nr, 1, __ATOMIC_RELAXED);
+	/* Its pages were in use: calloc() must clear them. */
+	s->dirty_pages = s->npages;
+	s->kind = SPAN_KEPT;
+	return 1;
+}
+
+void pageheap_unkeep(struct slab *s)
+{
+	SLAB_BUG_ON(s->kind != SPAN_KEPT);
+	s->kind = SPAN_LARGE;
+	__atomic_sub_fetch(&kept_nr, 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&kept_bytes, (size_t)s->npages << PAGE_SHIFT,
+			   __ATOMIC_RELAXED);
+}
+
 void pageheap_shrink(struct slab *s, size_t npages)
 {
 	struct slab *t;
@@ -541,6 +579,8 @@ void pageheap_peek_stats(struct pageheap_stats *st)
 	*st = ph;
 	st->committed = committed;
 	st->frontier = frontier;
+	st->kept_bytes = __atomic_load_n(&kept_bytes, __ATOMIC_RELAXED);
+	st->kept_nr = __atomic_load_n(&kept_nr, __ATOMIC_RELAXED);
 }
 
 void pageheap_get_stats(struct pageheap_stats *st)
@@ -549,6 +589,8 @@ void pageheap_get_stats(struct pageheap_stats *st)
 	*st = ph;
 	st->committed = committed;
 	st->frontier = frontier;
+	st->kept_bytes = __atomic_load_n(&kept_bytes, __ATOMIC_RELAXED);
+	st->kept_nr = __atomic_load_n(&kept_nr, __ATOMIC_RELAXED);
 	slock_unlock(&ph_lock);
 }
 
@@ -571,7 +613,7 @@ void pageheap_validate(void)
 			    s->start != slab_arena.base + (i << PAGE_SHIFT));
 		SLAB_BUG_ON(!s->npages || i + s->npages > npages);
 		SLAB_BUG_ON(s->kind != SPAN_FREE && s->kind != SPAN_SLAB &&
-			    s->kind != SPAN_LARGE);
+			    s->kind != SPAN_LARGE && s->kind != SPAN_KEPT);
 		SLAB_BUG_ON(slab_arena.pagemap[i + s->npages - 1] != s);
 		if (s->kind == SPAN_FREE) {
 			SLAB_BUG_ON(prev && prev->kind == SPAN_FREE);

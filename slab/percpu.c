@@ -136,6 +136,14 @@ static void layout_slots(void)
 
 static void thread_exit(void *arg);
 
+/* Have thread_exit() run when this thread exits. */
+static void hook_exit(struct slab_tls *t)
+{
+	if (have_key && !t->hooked &&
+	    pthread_setspecific(thread_key, (void *)1) == 0)
+		t->hooked = 1;
+}
+
 /*
  * Initial values: our own area (cpu_id: ~0 until registered). An asm
  * initialiser because C cannot name a TLS offset in a static initialiser;
@@ -256,8 +264,8 @@ int percpu_init(void)
 	for (i = 0; i < NR_CPU_SLOTS; i++)
 		slab_fast.slot_base[i] = slab_fast.percpu_base +
 					 slab_fast.slot_off[i];
-	if (slab_tls.registered && have_key)
-		pthread_setspecific(thread_key, (void *)1);
+	if (slab_tls.registered)
+		hook_exit(&slab_tls);
 	if (slab_tls.registered)
 		slab_tls.state = TS_RSEQ;
 	/* Last: from here the fast path runs. */
@@ -392,13 +400,14 @@ static void thread_setup(struct slab_tls *t)
 			if (*(uint32_t *)(thread_pointer() + slab_rseq_off +
 					  RSEQ_OFF_CPU_ID) < nr_cpus) {
 				t->state = TS_RSEQ;
+				/* Exit hook: the kept large run goes back. */
+				hook_exit(t);
 				return;
 			}
 		} else if (rseq_syscall(&slab_rseq_area, 0) == 0) {
 			t->registered = 1;
 			t->state = TS_RSEQ;
-			if (have_key)
-				pthread_setspecific(thread_key, (void *)1);
+			hook_exit(t);
 			return;
 		}
 	}
@@ -408,8 +417,17 @@ static void thread_setup(struct slab_tls *t)
 	}
 	t->tcache = tcache_get();
 	t->state = t->tcache ? TS_TCACHE : TS_DEAD;
-	if (t->tcache && have_key)
-		pthread_setspecific(thread_key, (void *)1);
+	if (t->tcache)
+		hook_exit(t);
+}
+
+int percpu_thread_hooked(void)
+{
+	struct slab_tls *t = &slab_tls;
+
+	if (t->state == TS_NEW && slab_state == SLAB_STATE_READY && !t->busy)
+		thread_setup(t);
+	return t->hooked && t->state != TS_DEAD;
 }
 
 static void thread_exit(void *arg)
@@ -417,6 +435,7 @@ static void thread_exit(void *arg)
 	struct slab_tls *t = &slab_tls;
 
 	(void)arg;
+	slab_large_release();
 	if (t->tcache) {
 		tcache_flush(t->tcache);
 		tcache_put(t->tcache);

@@ -98,12 +98,20 @@ static void global_info(struct slab_global_info *g, int lock)
 	g->arena_reserved = slab_arena.size;
 	g->arena_committed = ph.committed;
 	g->arena_used = ph.frontier;
-	g->free_bytes = ph.free_bytes;
-	g->dirty_bytes = ph.dirty_bytes;
+	/*
+	 * Kept runs (freed, held by a thread for its next large malloc) are
+	 * free resident memory to the reader, not live allocations. They
+	 * leave ph.large_* only when freed, after leaving the kept counts,
+	 * so the subtraction cannot wrap; clamp anyway for the racy peek.
+	 */
+	if (ph.kept_bytes > ph.large_bytes || ph.kept_nr > ph.large_nr)
+		ph.kept_bytes = ph.kept_nr = 0;
+	g->free_bytes = ph.free_bytes + ph.kept_bytes;
+	g->dirty_bytes = ph.dirty_bytes + ph.kept_bytes;
 	g->purged_bytes = ph.purged_bytes;
 	g->resident_est = ph.frontier - (ph.free_bytes - ph.dirty_bytes);
-	g->large_nr = ph.large_nr;
-	g->large_bytes = ph.large_bytes;
+	g->large_nr = ph.large_nr - ph.kept_nr;
+	g->large_bytes = ph.large_bytes - ph.kept_bytes;
 	g->libc_fallbacks = __atomic_load_n(&slab_libc_fallbacks,
 					    __ATOMIC_RELAXED);
 	g->rseq_mode = (uint32_t)percpu_mode(&why);

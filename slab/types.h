@@ -50,13 +50,14 @@ enum span_kind {
 	SPAN_FREE,     /* free run in the page heap */
 	SPAN_LARGE,    /* one large allocation */
 	SPAN_SLAB,     /* a slab of a kmem_cache */
+	SPAN_KEPT,     /* a freed large run a thread keeps for reuse */
 };
 
 /*
  * struct slab - out-of-band descriptor of a run of arena pages (a span),
  * the kernel's struct slab/folio. The pagemap maps a page to it:
  *   SPAN_SLAB:  every page of the run
- *   SPAN_LARGE: first and last page
+ *   SPAN_LARGE: first and last page (so does SPAN_KEPT)
  *   SPAN_FREE:  first and last page (for coalescing)
  * A lookup is valid only if kind is right and the page lies in
  * [start, start + npages): stale entries fail that check.
@@ -151,8 +152,10 @@ enum { TS_NEW, TS_RSEQ, TS_TCACHE, TS_DEAD };
 struct slab_tls {
 	uint8_t state;
 	uint8_t registered; /* we registered rseq for this thread */
+	uint8_t hooked;     /* thread_exit() will run at thread exit */
 	uint16_t busy;      /* locks held + non-restartable sections */
 	char *tcache;       /* fallback per-thread region */
+	struct slab *kept;  /* SPAN_KEPT run for the next large malloc */
 };
 
 #endif /* SLAB_TYPES_H */

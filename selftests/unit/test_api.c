@@ -5,9 +5,11 @@
  */
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "slab_stats.h"
 #include "unit.h"
 
 #if __has_include(<valgrind/valgrind.h>)
@@ -448,6 +450,142 @@ static struct slab **exhaust_arena(size_t *nr)
 	return v;
 }
 
+static int run_kind(const void *p)
+{
+	struct slab *s = virt_to_slab(p);
+
+	return s && s->start == (uintptr_t)p ? s->kind : -1;
+}
+
+static void kept_figures(size_t *bytes, unsigned long *nr)
+{
+	struct pageheap_stats st;
+
+	pageheap_get_stats(&st);
+	*bytes = st.kept_bytes;
+	*nr = st.kept_nr;
+}
+
+/*
+ * A thread keeps the last large run it freed and reuses it for a large
+ * malloc of about its size; the statistics show it as free, calloc()
+ * clears it, a much smaller request does not take it, and it goes back to
+ * the page heap when another is kept or the thread exits.
+ */
+START_TEST(large_run_kept)
+{
+	struct slab_global_info g;
+	unsigned long nr0, nr;
+	size_t b0, b;
+	unsigned char *p, *q;
+
+	/*
+	 * Only a thread whose exit hook will give the run back keeps one:
+	 * not with SLAB_OPTIONS=debug, nor rseq=fake's start-up thread.
+	 */
+	if (!percpu_thread_hooked())
+		return;
+	slab_large_release();
+	kept_figures(&b0, &nr0);
+	p = malloc(300000);
+	ck_assert_ptr_nonnull(p);
+	memset(p, 0x5a, 300000);
+	free(p);
+	kept_figures(&b, &nr);
+	ck_assert_uint_eq(nr, nr0 + 1);
+	ck_assert_uint_eq(b, b0 + 300000 / PAGE_SIZE * PAGE_SIZE + PAGE_SIZE);
+	ck_assert_int_eq(run_kind(p), SPAN_KEPT);
+	ck_assert(!slab_owns(p));
+	slab_stats_get(&g, NULL, 0);
+	ck_assert_uint_eq(g.large_nr, 0);
+
+	/* A little larger (same page count): the same run, still whole. */
+	q = malloc(300001);
+	ck_assert_ptr_eq(q, p);
+	ck_assert_int_eq(run_kind(q), SPAN_LARGE);
+	ck_assert_uint_eq(q[299999], 0x5a);
+	free(q);
+	/* calloc() gets it cleared. */
+	q = calloc(1, 299000);
+	ck_assert_ptr_eq(q, p);
+	ck_assert_uint_eq(first_nonzero(q, 299000), 299000);
+	free(q);
+	/* Far smaller: not from the kept run, which goes back. */
+	q = malloc(KMALLOC_MAX + 1);
+	ck_assert_ptr_nonnull(q);
+	kept_figures(&b, &nr);
+	ck_assert_uint_eq(nr, nr0);
+	ck_assert_uint_eq(b, b0);
+	free(q);
+	/* Another freed run replaces the kept one. */
+	p = malloc(400000);
+	free(p);
+	kept_figures(&b, &nr);
+	ck_assert_uint_eq(nr, nr0 + 1);
+	ck_assert_int_eq(run_kind(p), SPAN_KEPT);
+	/* Runs above 1 MiB are not kept. */
+	q = malloc(2UL << 20);
+	free(q);
+	ck_assert_int_eq(run_kind(q), SPAN_FREE);
+	slab_large_release();
+	kept_figures(&b, &nr);
+	ck_assert_uint_eq(nr, nr0);
+	ck_assert_int_eq(run_kind(p), SPAN_FREE);
+	pageheap_validate();
+}
+END_TEST
+
+#define KEEPERS 64
+static pthread_barrier_t kept_all, kept_done;
+
+static void *keep_and_exit(void *arg)
+{
+	free(malloc((size_t)(uintptr_t)arg));
+	pthread_barrier_wait(&kept_all);
+	pthread_barrier_wait(&kept_done);
+	return NULL;
+}
+
+/*
+ * 64 threads hold a freed 900 KB run each at once: the kept total stays
+ * within dirty_max / 2 (57 MiB would be kept otherwise), and every run
+ * goes back when its thread exits.
+ */
+START_TEST(large_run_kept_threads)
+{
+	unsigned long nr0, nr;
+	pthread_t tid[KEEPERS];
+	size_t b0, b;
+	unsigned int i;
+
+	slab_large_release();
+	kept_figures(&b0, &nr0);
+	ck_assert_int_eq(pthread_barrier_init(&kept_all, NULL, KEEPERS + 1),
+			 0);
+	ck_assert_int_eq(pthread_barrier_init(&kept_done, NULL, KEEPERS + 1),
+			 0);
+	for (i = 0; i < KEEPERS; i++)
+		ck_assert_int_eq(pthread_create(&tid[i], NULL, keep_and_exit,
+						(void *)(uintptr_t)(900000 +
+								    i)),
+				 0);
+	pthread_barrier_wait(&kept_all);
+	kept_figures(&b, &nr);
+	ck_assert_uint_le(b, slab_opt.dirty_max / 2);
+	if (slab_opt.dirty_max >= (16UL << 20) && !slab_opt.debug)
+		ck_assert_uint_gt(nr, nr0); /* some were kept */
+	pthread_barrier_wait(&kept_done);
+	for (i = 0; i < KEEPERS; i++)
+		pthread_join(tid[i], NULL);
+	kept_figures(&b, &nr);
+	ck_assert_uint_eq(nr, nr0);
+	ck_assert_uint_eq(b, b0);
+	pageheap_validate();
+	pthread_barrier_destroy(&kept_all);
+	pthread_barrier_destroy(&kept_done);
+}
+END_TEST
+
 /* With the arena full, every call is served by libc, correctly. */
 START_TEST(arena_exhausted)
 {
@@ -539,6 +677,8 @@ Suite *api_suite(void)
 	tcase_add_test(tc, realloc_edges);
 	tcase_add_test(tc, getline_buffers);
 	tcase_add_test(tc, arena_exhausted);
+	tcase_add_test(tc, large_run_kept);
+	tcase_add_test(tc, large_run_kept_threads);
 	suite_add_tcase(s, tc);
 	return s;
 }

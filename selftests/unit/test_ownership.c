@@ -168,6 +168,14 @@ START_TEST(free_never_allocated)
 	b.p = malloc(3UL << 20);
 	free(b.p);
 	ck_assert_aborts(bad_child, &b, "memory is free");
+	/* A run small enough that this thread keeps it for reuse. */
+	b.p = malloc(300000);
+	free(b.p);
+	ck_assert_aborts(bad_child, &b, "memory is free");
+	b.op = OP_REALLOC;
+	ck_assert_aborts(bad_child, &b, "memory is free");
+	b.op = OP_USABLE;
+	ck_assert_aborts(bad_child, &b, "memory is free");
 }
 END_TEST
 
