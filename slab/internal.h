@@ -211,12 +211,11 @@ void cache_validate(struct kmem_cache *s) __hidden;
 /* Object index of @p in slab @sl, or -1 if @p is not an object start. */
 static __always_inline long slab_obj_index(const struct slab *sl, const void *p)
 {
-	uintptr_t off = (uintptr_t)p - sl->start;
-	uintptr_t idx = (uintptr_t)(((uint64_t)off * sl->recip) >> 32);
+	uint64_t off = (uintptr_t)p - sl->start;
 
-	if (unlikely(off >= sl->objs_end || idx * sl->size != off))
+	if (unlikely(off >= sl->objs_end || off * sl->magic >= sl->magic))
 		return -1;
-	return (long)idx;
+	return (long)(((unsigned __int128)off * sl->magic) >> 64);
 }
 
 /*
@@ -356,8 +355,7 @@ static __always_inline void slab_free(void *p)
 	if (likely(sl)) {
 		off = (uintptr_t)p - sl->start;
 		if (unlikely(off >= sl->fast_end ||
-			     (((uint64_t)off * sl->recip) >> 32) * sl->size !=
-				     off))
+			     (uint64_t)off * sl->magic >= sl->magic))
 			goto other;
 		if (SLAB_DEBUG &&
 		    (sl->kind != SPAN_SLAB || sl->slot != sl->cache->slot ||

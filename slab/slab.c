@@ -96,7 +96,7 @@ int cache_setup(struct kmem_cache *s, const char *name, size_t size,
 	memset(s, 0, sizeof(*s));
 	slab_geometry(size, &s->npages, &s->nobj);
 	s->size = (uint32_t)size;
-	s->recip = (uint32_t)(((1ULL << 32) + size - 1) / size);
+	s->magic = UINT64_MAX / size + 1;
 	s->slot = (int16_t)slot;
 	s->batch = (uint16_t)(cap / 2 ? cap / 2 : 1);
 	s->flags = flags;
@@ -213,7 +213,7 @@ static struct slab *new_slab(struct kmem_cache *s)
 	sl->cache = s;
 	sl->slot = s->slot;
 	sl->size = s->size;
-	sl->recip = s->recip;
+	sl->magic = s->magic;
 	sl->nobj = s->nobj;
 	sl->objs_end = (uint32_t)s->nobj * s->size;
 	/* Copies for free(): one cache line tells it all. */

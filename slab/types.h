@@ -69,8 +69,7 @@ struct slab {
 	uint8_t kind;
 	uint8_t pad;
 	int16_t slot;      /* per-CPU slot; -1 unless SPAN_SLAB */
-	uint32_t size;     /* SPAN_SLAB: object size */
-	uint32_t recip;    /* SPAN_SLAB: ceil(2^32 / size) */
+	uint64_t magic;    /* SPAN_SLAB: kmem_cache.magic */
 	uint32_t objs_end; /* SPAN_SLAB: nobj * size */
 	uint32_t fast_end; /* objs_end if per-CPU slot, else 0 */
 	uint16_t nobj;
@@ -78,6 +77,7 @@ struct slab {
 	uint16_t hint;    /* first freemap word with a bit set */
 	uint8_t on_list;  /* SPAN_SLAB: SL_* below */
 	uint32_t cpu_cap; /* SPAN_SLAB: slab_fast.slot_cap[slot] */
+	uint32_t size;    /* SPAN_SLAB: object size */
 	char *cpu_base;   /* SPAN_SLAB: slab_fast.slot_base[slot] */
 	struct kmem_cache *cache;
 	struct slab *next, *prev;         /* cache list or free bin */
@@ -109,8 +109,14 @@ struct kmem_cache_stats {
  */
 struct kmem_cache {
 	struct slock lock;
-	uint32_t size;   /* object size (stride) */
-	uint32_t recip;  /* ceil(2^32 / size): offset -> index */
+	uint32_t size; /* object size (stride) */
+	/*
+	 * ceil(2^64 / size). For an offset off < 2^32 into a slab:
+	 * off is a multiple of size iff off * magic mod 2^64 < magic, and
+	 * off / size is the high half of the 128-bit off * magic (Lemire,
+	 * Kaser and Kurz, "Faster remainder by direct computation", 2019).
+	 */
+	uint64_t magic;
 	uint16_t nobj;   /* objects per slab */
 	uint16_t npages; /* pages per slab */
 	int16_t slot;    /* per-CPU slot, -1: central only */

@@ -58,10 +58,8 @@ START_TEST(geometry)
 			ck_assert_msg(!want, "%s: %u pages would do, has %u",
 				      s->name, np, s->npages);
 		}
-		/* Reciprocal: ceil(2^32 / size). */
-		ck_assert_uint_eq(s->recip,
-				  (uint32_t)(((1ULL << 32) + s->size - 1) /
-					     s->size));
+		/* Magic: ceil(2^64 / size). */
+		ck_assert_uint_eq(s->magic, UINT64_MAX / s->size + 1);
 		ck_assert_uint_ge(s->batch, 1);
 		ck_assert_uint_le(s->batch, MAX_BATCH);
 		ck_assert_uint_le(s->batch, slab_fast.slot_cap[i]);
@@ -86,7 +84,7 @@ START_TEST(object_index)
 		sl.nobj = s->nobj;
 		sl.npages = s->npages;
 		sl.size = s->size;
-		sl.recip = s->recip;
+		sl.magic = s->magic;
 		sl.objs_end = (uint32_t)s->nobj * s->size;
 		bytes = (uintptr_t)s->npages << PAGE_SHIFT;
 		for (off = 0; off < bytes; off++) {
@@ -97,6 +95,40 @@ START_TEST(object_index)
 			REQUIREF(idx == want,
 				 "%s: offset %lu: index %ld, want %ld", s->name,
 				 (unsigned long)off, idx, want);
+		}
+	}
+}
+END_TEST
+
+/*
+ * The same for sizes a named cache may have (any multiple of 8 from 8 up),
+ * over a slab of SLAB_MAX_PAGES: the magic-number division is exact.
+ */
+START_TEST(object_index_any_size)
+{
+	static const uint32_t sizes[] = {
+		8,    24,    40,    56,    72,     104,    136,
+		200,  264,   328,   1000,  1032,   3000,   4088,
+		4104, 12296, 65544, 99992, 131080, 200008, 262144,
+	};
+	struct slab sl = { .start = 0, .kind = SPAN_SLAB };
+	uintptr_t off, bytes = (uintptr_t)SLAB_MAX_PAGES << PAGE_SHIFT;
+	unsigned int i;
+	long idx, want;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		sl.size = sizes[i];
+		sl.magic = UINT64_MAX / sizes[i] + 1;
+		sl.nobj = (uint16_t)(bytes / sizes[i]);
+		sl.objs_end = (uint32_t)(sl.nobj * sizes[i]);
+		for (off = 0; off < bytes; off += 8) {
+			idx = slab_obj_index(&sl, (void *)off);
+			want = off % sizes[i] || off >= sl.objs_end ?
+				       -1 :
+				       (long)(off / sizes[i]);
+			REQUIREF(idx == want,
+				 "size %u: offset %lu: index %ld, want %ld",
+				 sizes[i], (unsigned long)off, idx, want);
 		}
 	}
 }
@@ -132,7 +164,7 @@ static void check_objects(struct kmem_cache *s, void **objs, unsigned long n)
 		/* The descriptor's copy of the geometry (free's fast path). */
 		REQUIRE(sl->nobj == s->nobj && sl->npages == s->npages);
 		REQUIRE(sl->slot == s->slot && sl->size == s->size &&
-			sl->recip == s->recip &&
+			sl->magic == s->magic &&
 			sl->objs_end == (uint32_t)s->nobj * s->size);
 		memset(objs[i], (int)(i & 0xff), s->size);
 	}
@@ -393,6 +425,7 @@ Suite *slab_suite(void)
 
 	tcase_add_test(tc, geometry);
 	tcase_add_test(tc, object_index);
+	tcase_add_test(tc, object_index_any_size);
 	suite_add_tcase(s, tc);
 
 	tc = unit_tcase("carving");
