@@ -204,6 +204,8 @@ unsigned long cache_refill(struct kmem_cache *s, void **out,
 void cache_drain(struct kmem_cache *s, void **objs, unsigned long n) __hidden;
 /* The same, straight to the slabs (not the depot): their pages may go. */
 void cache_release(struct kmem_cache *s, void **objs, unsigned long n) __hidden;
+/* Give @s's empty slabs back to the page heap (no lock if it has none). */
+void cache_trim_empty(struct kmem_cache *s) __hidden;
 /* Give empty slabs and the depot back to the page heap. */
 void cache_shrink(struct kmem_cache *s) __hidden;
 void cache_validate(struct kmem_cache *s) __hidden;

@@ -340,6 +340,19 @@ static void tcache_flush(char *r)
 	}
 }
 
+/*
+ * Before a refill of a class of one-object slabs: the empty slabs that the
+ * other such classes keep go back to the page heap (see flush_large()).
+ */
+static void trim_large(struct kmem_cache *s)
+{
+	unsigned int c;
+
+	for (c = 0; c < NR_KMALLOC; c++)
+		if (kmalloc_caches[c].nobj == 1 && &kmalloc_caches[c] != s)
+			cache_trim_empty(&kmalloc_caches[c]);
+}
+
 static void *tcache_alloc(struct slab_tls *t, struct kmem_cache *s)
 {
 	unsigned int slot = (unsigned int)s->slot;
@@ -354,6 +367,8 @@ static void *tcache_alloc(struct slab_tls *t, struct kmem_cache *s)
 		t->busy--;
 		return p;
 	}
+	if (s->nobj == 1)
+		trim_large(s);
 	n = cache_refill(s, buf, s->batch);
 	if (!n) {
 		t->busy--;
@@ -469,8 +484,9 @@ static void *cache_alloc_slow_inner(struct kmem_cache *s);
  * slabs, whose pages then return to the page heap: a program that moves
  * on to a new large size (a growing buffer) reuses warm, resident pages
  * instead of faulting in fresh ones for every size class it passes, and
- * no CPU hoards large objects it stopped using. A refill of these classes
- * is rare and already costly; the sweep reads a count per class.
+ * no CPU hoards large objects it stopped using. The empty slabs those
+ * classes keep go back too (trim_large()). A refill of these classes is
+ * rare and already costly; the sweep reads a count per class.
  */
 static void flush_large(struct kmem_cache *s)
 {
@@ -487,6 +503,7 @@ static void flush_large(struct kmem_cache *s)
 		if (n)
 			cache_release(o, buf, n);
 	}
+	trim_large(s);
 }
 
 void *cache_alloc_slow(struct kmem_cache *s)

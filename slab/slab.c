@@ -30,8 +30,17 @@
  * few more, as the kernel's min_partial, so constructed objects are not
  * thrown away and rebuilt at every swing.
  */
-#define EMPTY_KEEP       1
-#define EMPTY_KEEP_NAMED 4
+#define EMPTY_KEEP             1
+#define EMPTY_KEEP_NAMED       4
+/*
+ * Classes of one object per slab (from about 16 KiB) keep empty slabs up to
+ * this many bytes: a server whose connections take and drop 16 KiB buffers
+ * by the dozen would otherwise carve and release a slab (page-heap lock,
+ * descriptor, page faults once purged) for nearly every buffer. They are
+ * not hoarded: a CPU that refills another such class releases them
+ * (flush_large() in percpu.c).
+ */
+#define EMPTY_KEEP_LARGE_BYTES (256UL << 10)
 
 struct kmem_cache kmalloc_caches[NR_KMALLOC];
 uint32_t kmalloc_size[NR_KMALLOC];
@@ -430,7 +439,10 @@ static void drain(struct kmem_cache *s, void **objs, unsigned long n,
 	s->active -= n;
 	s->stats.drains++;
 	/* A one-object slab kept empty would only hoard its pages. */
-	keep = s->slot < 0 ? EMPTY_KEEP_NAMED : s->nobj == 1 ? 0 : EMPTY_KEEP;
+	keep = s->slot < 0 ? EMPTY_KEEP_NAMED : EMPTY_KEEP;
+	if (s->slot >= 0 && s->nobj == 1)
+		keep = (unsigned int)(EMPTY_KEEP_LARGE_BYTES /
+				      ((size_t)s->npages << PAGE_SHIFT));
 	release = take_empty(s, keep);
 	if (SLAB_DEBUG)
 		cache_validate_locked(s);
@@ -448,6 +460,18 @@ void cache_drain(struct kmem_cache *s, void **objs, unsigned long n)
 void cache_release(struct kmem_cache *s, void **objs, unsigned long n)
 {
 	drain(s, objs, n, 0);
+}
+
+void cache_trim_empty(struct kmem_cache *s)
+{
+	struct slab *release;
+
+	if (!__atomic_load_n(&s->empty.nr, __ATOMIC_RELAXED))
+		return; /* racy peek: the common case takes no lock */
+	slock_lock(&s->lock);
+	release = take_empty(s, 0);
+	slock_unlock(&s->lock);
+	release_slabs(release);
 }
 
 void cache_shrink(struct kmem_cache *s)

@@ -216,9 +216,8 @@ static void check_aligned(void *p, size_t align, size_t size)
 
 START_TEST(aligned_alloc_semantics)
 {
-	static const size_t bad[] = {
-		0, 3, 24, 48, 1000, 4095, 4097, (1UL << 20) + 1
-	};
+	static const size_t bad[] = { 0,    3,    24,   48,
+				      1000, 4095, 4097, (1UL << 20) + 1 };
 	unsigned int i, j;
 	size_t align;
 	void *p;
@@ -560,14 +559,12 @@ START_TEST(large_run_kept_threads)
 
 	slab_large_release();
 	kept_figures(&b0, &nr0);
-	ck_assert_int_eq(pthread_barrier_init(&kept_all, NULL, KEEPERS + 1),
-			 0);
+	ck_assert_int_eq(pthread_barrier_init(&kept_all, NULL, KEEPERS + 1), 0);
 	ck_assert_int_eq(pthread_barrier_init(&kept_done, NULL, KEEPERS + 1),
 			 0);
 	for (i = 0; i < KEEPERS; i++)
 		ck_assert_int_eq(pthread_create(&tid[i], NULL, keep_and_exit,
-						(void *)(uintptr_t)(900000 +
-								    i)),
+						(void *)(uintptr_t)(900000 + i)),
 				 0);
 	pthread_barrier_wait(&kept_all);
 	kept_figures(&b, &nr);
