@@ -39,7 +39,8 @@ MUSL_CC=${MUSL_CC:-musl-gcc}
 # on where the linker put the write loop.
 CFLAGS=(-O2 -Wall -Wextra -pthread -falign-functions=64)
 SQLITE_CFLAGS=(-O2 -DSQLITE_THREADSAFE=1 -DSQLITE_OMIT_LOAD_EXTENSION)
-PROGS=(seed larson prodcons cache sizemix fastpath rss speedtest1)
+PROGS=(seed larson prodcons cache sizemix fastpath rss speedtest1
+	redis-server)
 CONFIGS=(musl musl+slab musl+mimalloc glibc glibc+slab glibc+mimalloc
 	glibc+jemalloc glibc+tcmalloc)
 
@@ -53,6 +54,7 @@ declare -A tiny=(
 	[fastpath]="batch 100"
 	[rss]="1 1"
 	[speedtest1]="--memdb --nomemstat --size 1"
+	[redis-server]="--version"
 )
 
 declare -A cstate=() cnote=()
@@ -204,10 +206,61 @@ build_sqlite() {
 	sqlite_ok=y
 }
 
+# Redis from Debian's source, once per libc, with its own allocator off
+# (MALLOC=libc) and no TLS or systemd: `make` builds the objects (and a
+# redis-server that we do not use), then link() links redis-server per
+# configuration from the objects make -n names for it. The glibc build's
+# redis-benchmark and redis-cli drive every server (tools/bench/redis.sh).
+redis_ok=
+build_redis() {
+	local dir libc tree args=() list
+
+	if ! dir=$(fetch_src redis); then
+		note "apt-get source redis failed: no redis benchmark (deb-src not enabled? run tools/bench/ensure-peers.sh as root)"
+		return
+	fi
+	for libc in glibc musl; do
+		args=(MALLOC=libc BUILD_TLS=no USE_SYSTEMD=no)
+		if [ $libc = musl ]; then
+			[ -n "$have_musl" ] || continue
+			args+=(CC="$MUSL_CC" LDFLAGS=-static)
+		fi
+		tree=$B/src/redis-$libc
+		list=$B/obj/$libc/redis-server.objs
+		if [ ! -s "$list" ] || stale "$list" tools/bench/build.sh; then
+			rm -rf "$tree" "$list"
+			cp -r "$dir" "$tree" || return
+			quiet MAKE "$tree"
+			if ! run make -C "$tree" -j"$(nproc)" "${args[@]}"; then
+				note "building redis for $libc failed (see $log): no redis benchmark"
+				return
+			fi
+			rm -f "$tree/src/redis-server"
+			make -s -C "$tree/src" -n redis-server "${args[@]}" 2>/dev/null |
+				tr ' ' '\n' | grep -E '\.(o|a)$' |
+				sed -e "s|^\.\./|$tree/|;t" -e "s|^|$tree/src/|" \
+					>"$list.tmp"
+			if [ ! -s "$list.tmp" ]; then
+				rm -f "$list.tmp"
+				note "cannot list the objects of redis-server: no redis benchmark"
+				return
+			fi
+			mv "$list.tmp" "$list"
+		fi
+	done
+	mkdir -p "$B/bin"
+	cp "$B/src/redis-glibc/src/redis-benchmark" \
+		"$B/src/redis-glibc/src/redis-cli" "$B/bin/" || return
+	redis_ok=y
+}
+
 # objs LIBC PROG: the objects of PROG for LIBC.
 objs() {
 	if [ "$2" = speedtest1 ]; then
 		echo "$B/obj/$1/speedtest1.o $B/obj/$1/sqlite3.o"
+	elif [ "$2" = redis-server ]; then
+		[ -n "$redis_ok" ] && [ -s "$B/obj/$1/redis-server.objs" ] &&
+			tr '\n' ' ' <"$B/obj/$1/redis-server.objs"
 	else
 		echo "$B/obj/$1/$2.o"
 	fi
@@ -219,6 +272,7 @@ link() {
 	local -a ob
 
 	read -r -a ob <<<"$(objs "$libc" "$p")"
+	[ ${#ob[@]} -gt 0 ] || return 0
 	for o in "${ob[@]}"; do
 		[ -f "$o" ] || return 0
 	done
@@ -245,6 +299,7 @@ link() {
 	glibc+tcmalloc) cc=$CC flags=(-ltcmalloc_minimal -pthread) ;;
 	esac
 	[ "$p" = speedtest1 ] && flags+=(-lm)
+	[ "$p" = redis-server ] && flags+=(-lm -ldl -pthread -lrt)
 	stale "$out" "${deps[@]}" || return 0
 	mkdir -p "$B/bin/$c"
 	quiet LD "$out"
@@ -340,7 +395,7 @@ can_link "$CC" -ltcmalloc_minimal ||
 
 # The programs, once per libc.
 for p in "${PROGS[@]}"; do
-	[ "$p" = speedtest1 ] && continue
+	[ "$p" = speedtest1 ] || [ "$p" = redis-server ] && continue
 	src=tools/bench/$p.c
 	[ "$p" = seed ] && src=tools/demo/seed.c
 	for libc in glibc musl; do
@@ -360,6 +415,7 @@ for p in "${PROGS[@]}"; do
 	done
 done
 build_sqlite
+build_redis
 
 for c in "${CONFIGS[@]}"; do
 	[ -n "${cstate[$c]:-}" ] && continue
@@ -369,6 +425,9 @@ for c in "${CONFIGS[@]}"; do
 	done
 	if [ "${cstate[$c]}" = ok ] && [ -z "$sqlite_ok" ]; then
 		cnote[$c]="no speedtest1 (SQLite could not be built)"
+	fi
+	if [ "${cstate[$c]}" = ok ] && [ -z "$redis_ok" ]; then
+		cnote[$c]="${cnote[$c]:+${cnote[$c]}; }no redis (Redis could not be built)"
 	fi
 done
 

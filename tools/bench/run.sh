@@ -88,7 +88,12 @@ benches=(
 	"fastpath-32|fastpath|32 @N|20000000|100000000"
 	"fastpath-batch|fastpath|batch @N|400000|2000000"
 	"sqlite|speedtest1|--memdb --nomemstat --size @N|20|100"
+	"redis|redis-server|@N|10000|100000"
 )
+
+# Programs that a driver script runs (a server needs a client):
+# DRIVER BINARY ARGS... is what is timed.
+declare -A driver=([redis-server]=tools/bench/redis.sh)
 
 # Plain musl spends most of these in madvise/munmap and its lock: it runs
 # 1/cap of the count and its times are multiplied by cap (every one of
@@ -245,8 +250,10 @@ for b in "${sel[@]}"; do
 			# configs.txt says why.
 			[ -x "$bin" ] || continue
 			log=$B/logs/$name/$c.$r
+			cmd=("$bin" "${args[@]}")
+			[ -n "${driver[$p]:-}" ] && cmd=("${driver[$p]}" "${cmd[@]}")
 			read -r wall user sys rss st < <(measure "$log.out" "$log.err" \
-				"$bin" "${args[@]}")
+				"${cmd[@]}")
 			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$c" "$r" \
 				"$wall" "$user" "$sys" "$rss" "$st" "$scale" >>"$res"
 			[ "$st" = ok ] ||
