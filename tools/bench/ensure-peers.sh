@@ -9,9 +9,10 @@
 # Packages: libmimalloc-dev, libjemalloc-dev, libgoogle-perftools-dev
 # (tcmalloc), gnuplot-nox (the plot), time (BENCH_TIMER=time), dpkg-dev
 # (unpacks `apt-get source`), tcl (tclsh makes the SQLite amalgamation).
-# The musl+mimalloc configuration and speedtest1 are built from Debian's
-# source packages (mimalloc, sqlite3, redis): as root, this also enables deb-src
-# in /etc/apt/sources.list.d/debian.sources when it is not enabled.
+# The musl+mimalloc configuration, speedtest1 and redis-server are built
+# from Debian's source packages (mimalloc, sqlite3, redis): as root, this
+# also enables deb-src in /etc/apt/sources.list.d/debian.sources when it is
+# not enabled.
 # SLAB_NO_APT=1 installs nothing.
 set -u
 
