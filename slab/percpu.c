@@ -264,10 +264,10 @@ int percpu_init(void)
 	for (i = 0; i < NR_CPU_SLOTS; i++)
 		slab_fast.slot_base[i] = slab_fast.percpu_base +
 					 slab_fast.slot_off[i];
-	if (slab_tls.registered)
+	if (slab_tls.registered) {
 		hook_exit(&slab_tls);
-	if (slab_tls.registered)
 		slab_tls.state = TS_RSEQ;
+	}
 	/* Last: from here the fast path runs. */
 	__atomic_store_n(&slab_fast.ncpus, nr_cpus, __ATOMIC_RELEASE);
 	return 0;
