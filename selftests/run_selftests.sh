@@ -70,6 +70,7 @@ done
 
 # The programs, in run order. link_* are built exactly as a user would.
 TESTS="api_edges foreign mt_random cross_thread kmem_cache misuse signals
+signal_alloc
 thread_exit fork_threads fork_signal link_valloc link_getline link_strdup"
 VG_TEST=mt_random
 VG_ARGS="3 30000"

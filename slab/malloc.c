@@ -37,15 +37,24 @@ static void tls_leave(struct slab_tls *t)
 	t->busy--;
 }
 
-/* This thread's kept run if it fits @npages closely; NULL otherwise. */
+/*
+ * This thread's kept run if it fits @npages closely; NULL otherwise. The
+ * busy mark comes before slab_tls.kept is read: a signal handler that
+ * allocates in between would otherwise take (or free) the same run.
+ */
 static struct slab *large_take(size_t npages)
 {
 	struct slab_tls *t = &slab_tls;
-	struct slab *s = t->kept;
+	struct slab *s;
 
-	if (!s)
-		return NULL;
+	if (!t->kept)
+		return NULL; /* racy peek; read again below */
 	tls_enter(t);
+	s = t->kept;
+	if (!s) {
+		tls_leave(t);
+		return NULL;
+	}
 	t->kept = NULL;
 	pageheap_unkeep(s);
 	if (s->npages < npages || s->npages - npages > npages / 4) {
@@ -81,14 +90,17 @@ static int large_keep(struct slab *s)
 void slab_large_release(void)
 {
 	struct slab_tls *t = &slab_tls;
-	struct slab *s = t->kept;
+	struct slab *s;
 
-	if (!s || slab_state != SLAB_STATE_READY)
+	if (!t->kept || slab_state != SLAB_STATE_READY)
 		return;
 	tls_enter(t);
+	s = t->kept;
 	t->kept = NULL;
-	pageheap_unkeep(s);
-	pageheap_free(s);
+	if (s) {
+		pageheap_unkeep(s);
+		pageheap_free(s);
+	}
 	tls_leave(t);
 }
 
