@@ -299,6 +299,15 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+	/*
+	 * The handlers exist only once the allocator is READY (a degraded
+	 * child that forks again is DEGRADED): OFF, or an empty class table,
+	 * means the child did not get the parent's memory as it was.
+	 */
+	if (__atomic_load_n(&slab_state, __ATOMIC_ACQUIRE) == SLAB_STATE_OFF ||
+	    !kmalloc_size[NR_KMALLOC - 1])
+		slab_bug("fork child: the allocator's state is not the parent's (state %d, largest class %u): memory lost across fork()",
+			 slab_state, kmalloc_size[NR_KMALLOC - 1]);
 	fork_done(1);
 }
 

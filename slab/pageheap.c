@@ -212,6 +212,10 @@ static void purge_one(struct slab *s)
 {
 	size_t len = (size_t)s->npages << PAGE_SHIFT;
 
+	/* madvise() outside the arena would wipe someone else's memory. */
+	SLAB_BUG_ON(s->kind != SPAN_FREE ||
+		    s->start - slab_arena.base >= slab_arena.size ||
+		    len > slab_arena.size - (s->start - slab_arena.base));
 	lru_del(s);
 	ph.dirty_bytes -= (size_t)s->dirty_pages << PAGE_SHIFT;
 	ph.purged_bytes += (size_t)s->dirty_pages << PAGE_SHIFT;
