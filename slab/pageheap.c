@@ -238,26 +238,13 @@ static void purge_one(struct slab *s)
 static void purge_locked(int all, struct slab *keep)
 {
 	struct slab *v, *prev;
-	uint64_t now = 0, min_age = 0;
+	uint64_t now;
 
 	if (all || ph.dirty_bytes > slab_opt.dirty_max) {
 		size_t target = all ? 0 : slab_opt.dirty_max / 2;
 
-		/*
-		 * Over the limit, runs freed in the last purge_ms / 10 stay:
-		 * a program whose free memory swings around dirty_max (a
-		 * server's buffers) would otherwise have pages purged and
-		 * faulted in again within milliseconds (redis-benchmark: a
-		 * sixth more server CPU). The oldest go first (LRU tail).
-		 */
-		if (!all && slab_opt.dirty_max) {
-			now = now_ms();
-			min_age = slab_opt.purge_ms / 10;
-		}
 		for (v = lru_tail; v && ph.dirty_bytes > target; v = prev) {
 			prev = v->lru_prev;
-			if (min_age && now - v->free_ms < min_age)
-				break;
 			/* dirty_max=0 asks for everything back at once. */
 			if (v != keep || all || !slab_opt.dirty_max)
 				purge_one(v);
@@ -265,25 +252,21 @@ static void purge_locked(int all, struct slab *keep)
 	}
 	if (!lru_tail)
 		return;
-	if (!now)
-		now = now_ms();
+	now = now_ms();
 	while (lru_tail && now - lru_tail->free_ms >= slab_opt.purge_ms)
 		purge_one(lru_tail);
 }
 
 /*
- * From slow paths, no lock held: purge runs older than purge_ms, or the
- * oldest while more than dirty_max is dirty, even when the page heap
- * itself sees no traffic. Reads the LRU tail racily (a
+ * From slow paths, no lock held: purge runs older than purge_ms even when
+ * the page heap itself sees no traffic. Reads the LRU tail racily (a
  * descriptor is never unmapped); takes the lock only when there is work.
  */
 void pageheap_tick(void)
 {
 	struct slab *t = __atomic_load_n(&lru_tail, __ATOMIC_RELAXED);
 
-	if (!t || (now_ms() - t->free_ms < slab_opt.purge_ms &&
-		   __atomic_load_n(&ph.dirty_bytes, __ATOMIC_RELAXED) <=
-			   slab_opt.dirty_max))
+	if (!t || now_ms() - t->free_ms < slab_opt.purge_ms)
 		return;
 	if (!slock_trylock(&ph_lock))
 		return;

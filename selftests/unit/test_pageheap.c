@@ -476,59 +476,28 @@ START_TEST(purge)
 }
 END_TEST
 
-/*
- * Over dirty_max, runs freed in the last purge_ms / 10 stay resident (a
- * server's free memory swinging around the limit must not be purged and
- * faulted in again at once); once older, the next page-heap operation or
- * slow-path tick purges down to dirty_max / 2. dirty_max=0 purges at once.
- */
-START_TEST(purge_waits_for_age)
+/* dirty_max=0: a freed run goes back at once, even a large one. */
+START_TEST(purge_dirty_max_zero)
 {
 	size_t p = (2UL << 20) >> PAGE_SHIFT, dmax = slab_opt.dirty_max;
-	unsigned int ms = slab_opt.purge_ms, i;
-	struct slab *g[4], *r[3];
 	struct pageheap_stats st;
+	struct slab *g[2], *r;
 
-	slab_opt.dirty_max = 4UL << 20;
-	slab_opt.purge_ms = 1000;
 	pageheap_purge(1);
-	/* Three 2 MiB runs between guards: they cannot merge. */
-	for (i = 0; i < 4; i++) {
-		g[i] = pageheap_alloc(1, 1, SPAN_LARGE);
-		REQUIRE(g[i]);
-		if (i < 3) {
-			r[i] = pageheap_alloc(p, 1, SPAN_LARGE);
-			REQUIRE(r[i]);
-			memset((void *)r[i]->start, 0x5a, p << PAGE_SHIFT);
-		}
-	}
-	for (i = 0; i < 3; i++)
-		pageheap_free(r[i]);
-	pageheap_get_stats(&st);
-	REQUIREF(st.dirty_bytes == 3 * (p << PAGE_SHIFT),
-		 "%zu dirty bytes right after freeing 6 MiB (dirty_max 4 MiB)",
-		 st.dirty_bytes);
-	usleep(150 * 1000);
-	pageheap_tick();
-	pageheap_get_stats(&st);
-	REQUIREF(st.dirty_bytes <= slab_opt.dirty_max / 2,
-		 "%zu dirty bytes 150 ms later (dirty_max 4 MiB)",
-		 st.dirty_bytes);
-
-	/* dirty_max=0: no waiting. */
+	g[0] = pageheap_alloc(1, 1, SPAN_LARGE);
+	r = pageheap_alloc(p, 1, SPAN_LARGE);
+	g[1] = pageheap_alloc(1, 1, SPAN_LARGE);
+	REQUIRE(g[0] && r && g[1]);
+	memset((void *)r->start, 0x5a, p << PAGE_SHIFT);
 	slab_opt.dirty_max = 0;
-	r[0] = pageheap_alloc(p, 1, SPAN_LARGE);
-	REQUIRE(r[0]);
-	memset((void *)r[0]->start, 0x5a, p << PAGE_SHIFT);
-	pageheap_free(r[0]);
+	pageheap_free(r);
 	pageheap_get_stats(&st);
+	slab_opt.dirty_max = dmax;
 	REQUIREF(st.dirty_bytes == 0, "%zu dirty bytes with dirty_max=0",
 		 st.dirty_bytes);
-	for (i = 0; i < 4; i++)
-		pageheap_free(g[i]);
+	pageheap_free(g[0]);
+	pageheap_free(g[1]);
 	pageheap_validate();
-	slab_opt.dirty_max = dmax;
-	slab_opt.purge_ms = ms;
 }
 END_TEST
 
@@ -615,7 +584,7 @@ Suite *pageheap_suite(void)
 
 	tc = unit_tcase("purge");
 	tcase_add_test(tc, purge);
-	tcase_add_test(tc, purge_waits_for_age);
+	tcase_add_test(tc, purge_dirty_max_zero);
 	tcase_add_test(tc, purge_refused);
 	suite_add_tcase(s, tc);
 	return s;
