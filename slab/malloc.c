@@ -179,9 +179,36 @@ void *slab_calloc(size_t size)
 	return p;
 }
 
+/*
+ * The large run (live or kept) that holds @p on one of its interior pages,
+ * which the pagemap does not map: walk back to a page that starts a run
+ * holding @p. Only for error messages; bounded to 1 GiB of pages.
+ */
+static struct slab *large_run_around(const void *p)
+{
+	size_t page = ((uintptr_t)p - slab_arena.base) >> PAGE_SHIFT;
+	size_t stop = page > (1UL << 18) ? page - (1UL << 18) : 0;
+	struct slab *sl;
+
+	while (page-- > stop) {
+		sl = slab_arena.pagemap[page];
+		if (sl && (sl->kind == SPAN_LARGE || sl->kind == SPAN_KEPT) &&
+		    span_contains(sl, p))
+			return sl;
+	}
+	return NULL;
+}
+
 void slab_bad_pointer(const char *op, const void *p)
 {
 	struct slab *sl = virt_to_slab(p);
+
+	if (!sl || !span_contains(sl, p)) {
+		struct slab *run = large_run_around(p);
+
+		if (run)
+			sl = run;
+	}
 
 	if (sl && span_contains(sl, p)) {
 		if (sl->kind == SPAN_SLAB)

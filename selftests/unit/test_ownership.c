@@ -148,9 +148,11 @@ START_TEST(free_interior)
 	b.op = OP_FREE;
 	b.off = 8;
 	ck_assert_aborts(bad_child, &b, "inside the large allocation");
-	/* Interior pages are not mapped to the run: a vaguer message. */
+	/* Interior pages are not mapped to the run: found by a walk back. */
 	b.off = PAGE_SIZE;
-	ck_assert_aborts(bad_child, &b, "free(");
+	ck_assert_aborts(bad_child, &b, "inside the large allocation");
+	b.off = (1UL << 19) + 24;
+	ck_assert_aborts(bad_child, &b, "inside the large allocation");
 	b.off = (1UL << 20) - 16;
 	ck_assert_aborts(bad_child, &b, "inside the large allocation");
 	free(b.p);
