@@ -38,10 +38,22 @@ static void tls_leave(struct slab_tls *t)
 }
 
 /*
- * This thread's kept run if it fits @npages closely; NULL otherwise. The
- * busy mark comes before slab_tls.kept is read: a signal handler that
- * allocates in between would otherwise take (or free) the same run.
+ * Detach this thread's kept run, made SPAN_LARGE again; NULL if none. Call
+ * inside tls_enter(): a signal handler that allocates between a read of
+ * slab_tls.kept and the busy mark would take (or free) the same run.
  */
+static struct slab *kept_detach(struct slab_tls *t)
+{
+	struct slab *s = t->kept;
+
+	if (s) {
+		t->kept = NULL;
+		pageheap_unkeep(s);
+	}
+	return s;
+}
+
+/* This thread's kept run if it fits @npages closely; NULL otherwise. */
 static struct slab *large_take(size_t npages)
 {
 	struct slab_tls *t = &slab_tls;
@@ -50,14 +62,8 @@ static struct slab *large_take(size_t npages)
 	if (!t->kept)
 		return NULL; /* racy peek; read again below */
 	tls_enter(t);
-	s = t->kept;
-	if (!s) {
-		tls_leave(t);
-		return NULL;
-	}
-	t->kept = NULL;
-	pageheap_unkeep(s);
-	if (s->npages < npages || s->npages - npages > npages / 4) {
+	s = kept_detach(t);
+	if (s && (s->npages < npages || s->npages - npages > npages / 4)) {
 		pageheap_free(s);
 		s = NULL;
 	}
@@ -77,12 +83,10 @@ static int large_keep(struct slab *s)
 	if (!pageheap_keep(s))
 		return 0;
 	tls_enter(t);
-	old = t->kept;
-	t->kept = s;
-	if (old) {
-		pageheap_unkeep(old);
+	old = kept_detach(t);
+	if (old)
 		pageheap_free(old);
-	}
+	t->kept = s;
 	tls_leave(t);
 	return 1;
 }
@@ -95,12 +99,9 @@ void slab_large_release(void)
 	if (!t->kept || slab_state != SLAB_STATE_READY)
 		return;
 	tls_enter(t);
-	s = t->kept;
-	t->kept = NULL;
-	if (s) {
-		pageheap_unkeep(s);
+	s = kept_detach(t);
+	if (s)
 		pageheap_free(s);
-	}
 	tls_leave(t);
 }
 

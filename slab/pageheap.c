@@ -591,11 +591,7 @@ void pageheap_peek_stats(struct pageheap_stats *st)
 void pageheap_get_stats(struct pageheap_stats *st)
 {
 	slock_lock(&ph_lock);
-	*st = ph;
-	st->committed = committed;
-	st->frontier = frontier;
-	st->kept_bytes = __atomic_load_n(&kept_bytes, __ATOMIC_RELAXED);
-	st->kept_nr = __atomic_load_n(&kept_nr, __ATOMIC_RELAXED);
+	pageheap_peek_stats(st);
 	slock_unlock(&ph_lock);
 }
 

@@ -341,16 +341,33 @@ static void tcache_flush(char *r)
 }
 
 /*
- * Before a refill of a class of one-object slabs: the empty slabs that the
- * other such classes keep go back to the page heap (see flush_large()).
+ * Before a refill of @s, a class of one-object slabs (the large ones): the
+ * other such classes give back what this CPU's stack caches of them
+ * (@percpu: rseq mode) and the empty slabs they keep, so their pages
+ * return to the page heap. A program that moves on to a new large size (a
+ * growing buffer) then reuses warm, resident pages instead of faulting in
+ * fresh ones for every size class it passes, and no CPU hoards large
+ * objects it stopped using. A refill of these classes is rare and already
+ * costly; the sweep reads a count per class.
  */
-static void trim_large(struct kmem_cache *s)
+static void flush_large(struct kmem_cache *s, int percpu)
 {
+	void *buf[MAX_BATCH];
+	unsigned long n;
 	unsigned int c;
 
-	for (c = 0; c < NR_KMALLOC; c++)
-		if (kmalloc_caches[c].nobj == 1 && &kmalloc_caches[c] != s)
-			cache_trim_empty(&kmalloc_caches[c]);
+	for (c = 0; c < NR_KMALLOC; c++) {
+		struct kmem_cache *o = &kmalloc_caches[c];
+
+		if (o == s || o->nobj != 1)
+			continue;
+		if (percpu) {
+			n = rseq_pop_batch(&slab_fast, c, buf, MAX_BATCH);
+			if (n)
+				cache_release(o, buf, n);
+		}
+		cache_trim_empty(o);
+	}
 }
 
 static void *tcache_alloc(struct slab_tls *t, struct kmem_cache *s)
@@ -368,7 +385,7 @@ static void *tcache_alloc(struct slab_tls *t, struct kmem_cache *s)
 		return p;
 	}
 	if (s->nobj == 1)
-		trim_large(s);
+		flush_large(s, 0);
 	n = cache_refill(s, buf, s->batch);
 	if (!n) {
 		t->busy--;
@@ -478,34 +495,6 @@ static void *central_alloc(struct kmem_cache *s)
 
 static void *cache_alloc_slow_inner(struct kmem_cache *s);
 
-/*
- * Before this CPU refills a class of one-object slabs (the large ones),
- * send the objects it caches of the other such classes back to their
- * slabs, whose pages then return to the page heap: a program that moves
- * on to a new large size (a growing buffer) reuses warm, resident pages
- * instead of faulting in fresh ones for every size class it passes, and
- * no CPU hoards large objects it stopped using. The empty slabs those
- * classes keep go back too (trim_large()). A refill of these classes is
- * rare and already costly; the sweep reads a count per class.
- */
-static void flush_large(struct kmem_cache *s)
-{
-	void *buf[MAX_BATCH];
-	unsigned long n;
-	unsigned int c;
-
-	for (c = 0; c < NR_KMALLOC; c++) {
-		struct kmem_cache *o = &kmalloc_caches[c];
-
-		if (o == s || o->nobj != 1)
-			continue;
-		n = rseq_pop_batch(&slab_fast, c, buf, MAX_BATCH);
-		if (n)
-			cache_release(o, buf, n);
-	}
-	trim_large(s);
-}
-
 void *cache_alloc_slow(struct kmem_cache *s)
 {
 	void *p = cache_alloc_slow_inner(s);
@@ -533,7 +522,7 @@ static void *cache_alloc_slow_inner(struct kmem_cache *s)
 		return cache_alloc(s);
 	case TS_RSEQ:
 		if (s->nobj == 1)
-			flush_large(s);
+			flush_large(s, 1);
 		n = cache_refill(s, buf, s->batch);
 		if (!n)
 			return NULL;
