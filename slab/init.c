@@ -23,12 +23,10 @@
  * SIZE takes k, m, g suffixes. Unknown or malformed options are reported
  * on stderr and ignored.
  *
- * Fork: the prepare handler takes every lock in lock order, so the child
- * starts consistent. If fork() is called by a signal handler that
- * interrupted this very thread inside the allocator (slab_tls.busy), we
- * cannot take locks it may hold; the child is then DEGRADED: it never takes
- * a lock again, serves new memory from libc and leaks frees of our objects
- * that miss the per-CPU stacks. The parent is unaffected.
+ * Start-up runs from a constructor (before main(), while the process is
+ * most likely single-threaded), or at the first allocation if that comes
+ * earlier; the fork handlers (fork.c) are registered before it, and it
+ * runs inside a slow section, so a fork never copies it half done.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -50,14 +48,6 @@ int slab_state;
 
 static struct slock init_lock;
 static __thread int in_init;
-#define FORK_LOCK_MS 100
-
-/*
- * Per thread: glibc may run the fork handlers of two forking threads at
- * the same time, and each parent handler must undo its own prepare.
- */
-static __thread int fork_inside;           /* prepare found this thread busy */
-static __thread unsigned long fork_locked; /* locks prepare took */
 
 static int parse_size(const char *v, size_t len, size_t *out)
 {
@@ -120,7 +110,7 @@ static void parse_option(const char *opt, size_t len)
 		else
 			goto bad;
 	} else if (match(opt, klen, "arena")) {
-		if (parse_size(v, vlen, &n) || n < (256UL << 20))
+		if (parse_size(v, vlen, &n) || n < ARENA_MIN_BYTES)
 			goto bad;
 		slab_opt.arena_size = n;
 	} else if (match(opt, klen, "dirty_max")) {
@@ -169,148 +159,6 @@ static void parse_options(void)
 	}
 }
 
-/*
- * Every lock in lock order: caches_lock, named caches, kmalloc caches,
- * tcache_lock, the page heap, metadata. Calls @fn on the first @max of
- * them and stops early when it returns nonzero; returns how many it
- * visited. The named cache list is walked under caches_lock, which the
- * callers hold (or are about to release last).
- */
-static unsigned long for_each_lock(int (*fn)(struct slock *, void *), void *arg,
-				   unsigned long max)
-{
-	struct slock *tail[3] = { tcache_lock_of(), pageheap_lock_of(),
-				  meta_lock_of() };
-	struct kmem_cache *s;
-	unsigned long n = 0;
-	unsigned int i;
-
-	if (n == max || fn(&caches_lock, arg))
-		return n;
-	for (n++, s = named_caches; s; s = s->next_named, n++)
-		if (n == max || fn(&s->lock, arg))
-			return n;
-	for (i = 0; i < NR_KMALLOC; i++, n++)
-		if (n == max || fn(&kmalloc_caches[i].lock, arg))
-			return n;
-	for (i = 0; i < 3; i++, n++)
-		if (n == max || fn(tail[i], arg))
-			return n;
-	return n;
-}
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/*
- * Take one lock, but give up at the deadline: the holder may be a thread
- * that is itself stuck in fork() (from a signal handler that interrupted
- * it inside the allocator) waiting for libc's fork lock, which our caller
- * holds. Blocking would deadlock both.
- */
-struct try_lock {
-	uint64_t deadline;
-	int failed;
-};
-
-static int try_lock(struct slock *l, void *arg)
-{
-	struct try_lock *t = arg;
-
-	while (!slock_trylock(l)) {
-		if (mono_ms() > t->deadline) {
-			t->failed = 1;
-			return 1;
-		}
-		sched_yield();
-	}
-	return 0;
-}
-
-static int unlock_parent(struct slock *l, void *arg)
-{
-	(void)arg;
-	if (l != &caches_lock) /* last: it guards the walk */
-		slock_unlock(l);
-	return 0;
-}
-
-static int unlock_child(struct slock *l, void *arg)
-{
-	(void)arg;
-	slock_fork_child(l);
-	return 0;
-}
-
-static void release(unsigned long n, int child)
-{
-	for_each_lock(child ? unlock_child : unlock_parent, NULL, n);
-	if (!child && n)
-		slock_unlock(&caches_lock);
-}
-
-static void fork_prepare(void)
-{
-	struct try_lock t = { 0, 0 };
-	unsigned long got;
-
-	if (slab_state != SLAB_STATE_READY)
-		return;
-	if (slab_tls.busy) {
-		fork_inside = 1;
-		return;
-	}
-	t.deadline = mono_ms() + FORK_LOCK_MS;
-	got = for_each_lock(try_lock, &t, ~0UL);
-	if (t.failed) {
-		release(got, 0);
-		fork_inside = 1; /* degraded child, no deadlock */
-		return;
-	}
-	fork_locked = got;
-}
-
-static void fork_done(int child)
-{
-	if (child)
-		stats_fork_child();
-	if (fork_inside) {
-		fork_inside = 0;
-		if (child)
-			__atomic_store_n(&slab_state, SLAB_STATE_DEGRADED,
-					 __ATOMIC_RELEASE);
-		return;
-	}
-	if (!fork_locked)
-		return;
-	release(fork_locked, child);
-	fork_locked = 0;
-}
-
-static void fork_parent(void)
-{
-	fork_done(0);
-}
-
-static void fork_child(void)
-{
-	/*
-	 * The handlers exist only once the allocator is READY (a degraded
-	 * child that forks again is DEGRADED): OFF, or an empty class table,
-	 * means the child did not get the parent's memory as it was.
-	 */
-	if (__atomic_load_n(&slab_state, __ATOMIC_ACQUIRE) == SLAB_STATE_OFF ||
-	    !kmalloc_size[NR_KMALLOC - 1])
-		slab_bug("fork child: the allocator's state is not the parent's (state %d, largest class %u): memory lost across fork()",
-			 slab_state, kmalloc_size[NR_KMALLOC - 1]);
-	fork_done(1);
-}
-
 static int start(void)
 {
 	parse_options();
@@ -322,15 +170,43 @@ static int start(void)
 	return percpu_init();
 }
 
+/*
+ * The fork handlers go in before the allocator ever takes a lock, so that
+ * no fork can copy a start-up in progress. musl's pthread_atfork calls
+ * malloc (ours, in a static link): in_init sends it to libc. While another
+ * thread registers, this one is served by libc too rather than waiting.
+ * 1: registered (or failed, with a warning); 0: not yet, use libc.
+ */
+static int atfork_ready(void)
+{
+	static int atfork; /* 0 not yet, 1 in progress, 2 done */
+	int z = 0;
+
+	if (__atomic_load_n(&atfork, __ATOMIC_ACQUIRE) == 2)
+		return 1;
+	if (!__atomic_compare_exchange_n(&atfork, &z, 1, 0, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		return z == 2;
+	in_init = 1;
+	if (fork_register())
+		slab_warn(
+			"pthread_atfork failed: a fork child may inherit a locked allocator");
+	in_init = 0;
+	__atomic_store_n(&atfork, 2, __ATOMIC_RELEASE);
+	return 1;
+}
+
 int slab_init_slow(void)
 {
-	static int atfork_done, in_init_publish;
+	static int in_init_publish;
 	int st = __atomic_load_n(&slab_state, __ATOMIC_ACQUIRE);
 
 	if (st == SLAB_STATE_READY)
 		return 1;
-	if (st != SLAB_STATE_OFF || in_init)
+	if (st != SLAB_STATE_OFF || in_init || slab_tls.busy)
 		return 0;
+	if (!atfork_ready() || !slow_enter())
+		return 0; /* libc serves this one */
 	in_init = 1;
 	slock_lock(&init_lock);
 	if (slab_state == SLAB_STATE_OFF)
@@ -338,17 +214,26 @@ int slab_init_slow(void)
 				 start() ? SLAB_STATE_FAILED : SLAB_STATE_READY,
 				 __ATOMIC_RELEASE);
 	slock_unlock(&init_lock);
-	/* May allocate (musl): after READY, and outside init_lock. */
-	if (slab_state == SLAB_STATE_READY &&
-	    !__atomic_exchange_n(&atfork_done, 1, __ATOMIC_ACQ_REL) &&
-	    pthread_atfork(fork_prepare, fork_parent, fork_child))
-		slab_warn(
-			"pthread_atfork failed: fork from threads may deadlock");
+	in_init = 0;
+	slow_exit();
 	if (slab_state == SLAB_STATE_READY &&
 	    !__atomic_exchange_n(&in_init_publish, 1, __ATOMIC_ACQ_REL))
 		stats_started(); /* first publication, if asked */
-	in_init = 0;
 	return slab_state == SLAB_STATE_READY;
+}
+
+/*
+ * Start while the process is most likely single-threaded, before main():
+ * start-up then never races with a fork, and the first malloc is cheap.
+ */
+__attribute__((constructor)) static void slab_start(void)
+{
+	slab_ready();
+}
+
+struct slock *init_lock_of(void)
+{
+	return &init_lock;
 }
 
 enum slab_rseq_mode slab_rseq_mode(const char **why)
@@ -358,7 +243,7 @@ enum slab_rseq_mode slab_rseq_mode(const char **why)
 	if (slab_state != SLAB_STATE_READY) {
 		if (why)
 			*why = slab_state == SLAB_STATE_DEGRADED ?
-				       "fork child of a thread inside the allocator" :
+				       slab_degraded_why :
 				       "allocator not running";
 		return SLAB_RSEQ_UNINIT;
 	}
@@ -372,6 +257,8 @@ void slab_validate(void)
 
 	if (slab_state != SLAB_STATE_READY)
 		return;
+	if (!slow_enter_wait())
+		return;
 	pageheap_validate();
 	for (i = 0; i < NR_KMALLOC; i++)
 		cache_validate(&kmalloc_caches[i]);
@@ -379,4 +266,5 @@ void slab_validate(void)
 	for (s = named_caches; s; s = s->next_named)
 		cache_validate(s);
 	slock_unlock(&caches_lock);
+	slow_exit();
 }

@@ -49,6 +49,16 @@ enum {
 
 /* Start the allocator if needed. Returns 1 if it can serve requests. */
 int slab_init_slow(void) __hidden;
+struct slock *init_lock_of(void) __hidden;
+
+/* ---- fork.c: the fork gate (see lock.h), deferred frees, handlers ---- */
+
+/* Why a degraded fork child is degraded (for slab_rseq_mode()). */
+extern const char *slab_degraded_why __hidden;
+/* Register the pthread_atfork handlers; nonzero on failure. */
+int fork_register(void) __hidden;
+/* Free arena pointer @p later (gate closed, or inside a signal handler). */
+void slab_defer_free(void *p) __hidden;
 static inline int slab_ready(void)
 {
 	return likely(__atomic_load_n(&slab_state, __ATOMIC_ACQUIRE) ==
@@ -112,8 +122,12 @@ struct pageheap_stats {
 	size_t kept_bytes; /* SPAN_KEPT runs (stats only) */
 	unsigned long kept_nr;
 	size_t purged_bytes; /* given back to the OS, cumulative */
+	unsigned long extensions; /* arena grown in place (RLIMIT_AS) */
 };
 
+/* Smallest arena (and arena= option) accepted. */
+#define ARENA_MIN_BYTES (4UL << 20)
+/* Reserve the arena: at most @size bytes, fewer under RLIMIT_AS. */
 int pageheap_init(size_t size) __hidden;
 /*
  * A run of @npages pages whose start is aligned to @align_pages (a power of
@@ -209,6 +223,8 @@ void cache_trim_empty(struct kmem_cache *s) __hidden;
 /* Give empty slabs and the depot back to the page heap. */
 void cache_shrink(struct kmem_cache *s) __hidden;
 void cache_validate(struct kmem_cache *s) __hidden;
+/* Is @p free in @s: 1 in the depot, 2 in its slab, 0 no (locked). */
+int cache_holds_free(struct kmem_cache *s, const void *p) __hidden;
 
 /* Object index of @p in slab @sl, or -1 if @p is not an object start. */
 static __always_inline long slab_obj_index(const struct slab *sl, const void *p)
@@ -245,6 +261,21 @@ int percpu_init(void) __hidden;
 void *cache_alloc_slow(struct kmem_cache *s) __hidden;
 void cache_free_slow(struct kmem_cache *s, void *p) __hidden;
 enum slab_rseq_mode percpu_mode(const char **why) __hidden;
+/*
+ * Does the kernel keep mm_cid in an rseq area registered with @rseq_size
+ * bytes (glibc's __rseq_size: 20 and 32 mean the original 32-byte area),
+ * given getauxval(AT_RSEQ_FEATURE_SIZE)? Old kernels (before 6.3) have no
+ * mm_cid and leave the field as the registrant wrote it.
+ */
+int rseq_has_mm_cid(unsigned long feature_size, unsigned int rseq_size) __hidden;
+/* In a fork child: give back the per-thread stacks of vanished threads. */
+void percpu_fork_child(void) __hidden;
+/*
+ * Double free: @p, a kmalloc object being freed, carries the free key.
+ * Aborts if it is already free (a per-CPU or per-thread stack, the depot,
+ * its slab); returns if not (the program's data matched the key).
+ */
+void slab_double_free_check(struct slab *sl, void *p) __hidden;
 struct slock *tcache_lock_of(void) __hidden;
 /*
  * Set the calling thread up if it is new; 1 if its exit hook will run (so
@@ -265,11 +296,24 @@ slow:
 	return cache_alloc_slow(s);
 }
 
+/*
+ * The free key: every kmalloc object in a per-CPU or per-thread stack or
+ * in a depot holds slab_fast.free_key (a per-process secret) in its second
+ * word; malloc clears it before handing the object out. free() of an
+ * object that holds it is checked (slab_double_free_check()): glibc's
+ * tcache does the same. Objects are at least 16 bytes.
+ */
+static __always_inline void obj_clear_key(void *p)
+{
+	((uint64_t *)p)[1] = 0;
+}
+
 static __always_inline void *kmalloc_class(unsigned int c)
 {
 	void *p;
 
 	rseq_pop_or_goto(&slab_fast, c, p, slow);
+	obj_clear_key(p);
 	return p;
 slow:
 	return cache_alloc_slow(&kmalloc_caches[c]);
@@ -292,6 +336,8 @@ void slab_large_release(void) __hidden;
 void *slab_memalign(size_t align, size_t size) __hidden;
 /* @p is in the arena: free it or report misuse. */
 void slab_free_arena(void *p) __hidden;
+/* The same, from the deferred list: no free-key check (already done). */
+void slab_free_now(void *p) __hidden;
 size_t slab_usable_arena(const void *p) __hidden;
 /* The same, naming @op (the caller) if @p is not an object start. */
 size_t slab_usable_op(const void *p, const char *op) __hidden;
@@ -330,6 +376,7 @@ static __always_inline void *slab_malloc_or_libc(size_t size)
 	else
 		goto slow;
 	rseq_pop_or_goto(&slab_fast, c, p, slow);
+	obj_clear_key(p);
 	if (SLAB_DEBUG && (!virt_to_slab(p) || virt_to_slab(p)->slot != (int)c))
 		slab_bug("malloc(%zu): popped %p from slot %u, its slab has slot %d",
 			 size, p, c,
@@ -346,6 +393,7 @@ slow:
 static __always_inline void slab_free(void *p)
 {
 	struct slab *sl = virt_to_slab(p);
+	uint64_t key;
 	uintptr_t off;
 
 	/*
@@ -365,6 +413,10 @@ static __always_inline void slab_free(void *p)
 			slab_bug("free(%p): slab %p kind %d slot %d size %u, cache %s slot %d",
 				 p, (void *)sl, sl->kind, sl->slot, sl->size,
 				 sl->cache->name, sl->cache->slot);
+		key = slab_fast.free_key;
+		if (unlikely(((uint64_t *)p)[1] == key))
+			slab_double_free_check(sl, p);
+		((uint64_t *)p)[1] = key;
 		rseq_push_base_or_goto(&slab_fast, sl->cpu_base, sl->cpu_cap, p,
 				       slow);
 		return;

@@ -119,9 +119,12 @@ void *slab_alloc_large(size_t size, size_t align)
 		npages = 1;
 	if (align > PAGE_SIZE)
 		align_pages = align >> PAGE_SHIFT;
+	if (!slow_enter_alloc())
+		return NULL; /* a fork in progress: libc serves it */
 	s = align_pages == 1 ? large_take(npages) : NULL;
 	if (!s)
 		s = pageheap_alloc(npages, align_pages, SPAN_LARGE);
+	slow_exit();
 	if (!s)
 		return NULL;
 	s->req = size;
@@ -231,26 +234,41 @@ void slab_free_arena(void *p)
 	struct slab *sl;
 	struct kmem_cache *s;
 
-	if (unlikely(slab_state != SLAB_STATE_READY))
-		return; /* degraded fork child: never take a lock */
 	sl = arena_object(p);
 	if (!sl)
 		slab_bad_pointer("free", p);
-	if (sl->kind == SPAN_SLAB) {
-		s = sl->cache;
-		if (s->slot >= 0) {
-			cache_free(s, p);
-			return;
-		}
-		if (slab_tls.busy)
-			return; /* re-entered from a signal handler */
-		cache_drain(s, &p, 1);
+	if (sl->kind == SPAN_SLAB && sl->cache->slot >= 0) {
+		cache_free(sl->cache, p);
 		return;
 	}
-	if (slab_tls.busy)
+	/*
+	 * Inside a signal handler that interrupted this thread in the
+	 * allocator, while a fork is in progress, or in a degraded fork
+	 * child: no lock may be taken, free it later.
+	 */
+	if (slab_tls.busy || !slow_enter()) {
+		slab_defer_free(p);
 		return;
-	if (!large_keep(sl))
+	}
+	if (sl->kind == SPAN_SLAB) {
+		s = sl->cache;
+		cache_drain(s, &p, 1);
+	} else if (!large_keep(sl)) {
 		pageheap_free(sl); /* a large run */
+	}
+	slow_exit();
+}
+
+void slab_free_now(void *p)
+{
+	struct slab *sl = virt_to_slab(p);
+
+	if (sl && sl->kind == SPAN_SLAB && sl->fast_end &&
+	    slab_obj_index(sl, p) >= 0) {
+		cache_free(sl->cache, p);
+		return;
+	}
+	slab_free_arena(p);
 }
 
 size_t slab_usable_arena(const void *p)
@@ -286,14 +304,16 @@ void *slab_resize_inplace(void *p, size_t size, size_t *old)
 	    slab_state != SLAB_STATE_READY || slab_tls.busy)
 		return NULL;
 	npages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
+	if (!slow_enter())
+		return NULL;
 	if (npages <= sl->npages) {
 		pageheap_shrink(sl, npages);
 		sl->req = size;
-		return p;
-	}
-	if (pageheap_grow(sl, npages)) {
+	} else if (pageheap_grow(sl, npages)) {
 		sl->req = size;
-		return p;
+	} else {
+		p = NULL;
 	}
-	return NULL;
+	slow_exit();
+	return p;
 }

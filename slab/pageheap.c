@@ -25,18 +25,26 @@
  * nests inside kmem_cache locks and outside meta_lock.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
 
 #include "internal.h"
 
 #define NR_BINS        128
 #define COMMIT_STEP    (4UL << 20)
-#define ARENA_MIN      (256UL << 20)
 #define KEEP_MAX_PAGES 256 /* 1 MiB: larger runs go back at once */
 
 struct slab_arena slab_arena;
+static size_t arena_max; /* the arena may grow up to this (the pagemap's) */
 
 static struct slock ph_lock;
 static size_t committed;               /* bytes from base accessible */
@@ -61,35 +69,154 @@ static inline size_t page_index(uintptr_t addr)
 	return (addr - slab_arena.base) >> PAGE_SHIFT;
 }
 
+/*
+ * Address space this process may still map: RLIMIT_AS minus what it maps
+ * now (/proc/self/statm); SIZE_MAX without a limit.
+ */
+static size_t as_available(void)
+{
+	struct rlimit rl;
+	char buf[64];
+	size_t used = 0;
+	long n;
+	int fd, i;
+
+	if (getrlimit(RLIMIT_AS, &rl) || rl.rlim_cur == RLIM_INFINITY)
+		return SIZE_MAX;
+	fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		for (i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
+			used = used * 10 + (size_t)(buf[i] - '0');
+		used <<= PAGE_SHIFT;
+	}
+	return rl.rlim_cur > used ? rl.rlim_cur - used : 0;
+}
+
+/*
+ * Where to ask for the arena: a random spot in [16 TiB, 48 TiB), far
+ * below the mmap area and above the program and its heap, so that the
+ * arena can grow in place (MAP_FIXED_NOREPLACE). Only a hint: the kernel
+ * picks another address when the spot is taken or out of range.
+ */
+static void *arena_hint(void)
+{
+	const unsigned char *r = (const void *)getauxval(AT_RANDOM);
+	uint64_t x = (uint64_t)(uintptr_t)&ph;
+
+	if (sizeof(void *) < 8)
+		return NULL;
+	if (r) {
+		uint64_t a;
+
+		memcpy(&a, r + 4, 8);
+		x ^= a;
+	}
+	x = (x ^ (x >> 29)) * 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 32;
+	return (void *)(uintptr_t)((16ULL << 40) + ((x % 8192) << 32));
+}
+
+static void *reserve(void *at, size_t len, int flags)
+{
+	return mmap(at, len, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | flags, -1, 0);
+}
+
 int pageheap_init(size_t size)
 {
-	void *p = MAP_FAILED, *map;
+	size_t first, max = size & ~(COMMIT_STEP - 1), avail, pm_len;
+	void *p = MAP_FAILED;
+	char *map;
 
-	size &= ~(COMMIT_STEP - 1);
-	for (; size >= ARENA_MIN; size /= 2) {
-		p = mmap(NULL, size, PROT_NONE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	/*
+	 * Under RLIMIT_AS (ulimit -v), start with a quarter of what is
+	 * left and grow in place when it is full; the pagemap covers the
+	 * most the arena can ever be (1/512 of it).
+	 */
+	avail = as_available();
+	if (avail != SIZE_MAX && max > (avail & ~(COMMIT_STEP - 1)))
+		max = avail & ~(COMMIT_STEP - 1);
+	if (max < ARENA_MIN_BYTES)
+		max = ARENA_MIN_BYTES;
+	first = avail == SIZE_MAX ? max : (avail / 4) & ~(COMMIT_STEP - 1);
+	if (first > max)
+		first = max;
+	if (first < ARENA_MIN_BYTES)
+		first = ARENA_MIN_BYTES;
+
+	/*
+	 * The pagemap sits between two PROT_NONE guard pages, so that no
+	 * overrun or underrun of a neighbouring mapping (the arena among
+	 * them) can rewrite a descriptor pointer.
+	 */
+	pm_len = ((max >> PAGE_SHIFT) * sizeof(struct slab *) + PAGE_SIZE - 1) &
+		 ~(PAGE_SIZE - 1);
+	map = reserve(NULL, pm_len + 2 * PAGE_SIZE, 0);
+	if (map == MAP_FAILED ||
+	    mprotect(map + PAGE_SIZE, pm_len, PROT_READ | PROT_WRITE)) {
+		if (map != MAP_FAILED)
+			munmap(map, pm_len + 2 * PAGE_SIZE);
+		slab_warn("cannot map the pagemap (%zu KiB): %s; using libc's malloc",
+			  pm_len >> 10, strerror(errno));
+		return -1;
+	}
+	/* One PROT_NONE page below the arena, never made accessible. */
+	for (; first >= ARENA_MIN_BYTES; first /= 2) {
+		first &= ~(COMMIT_STEP - 1);
+		p = reserve(arena_hint(), first + PAGE_SIZE, 0);
 		if (p != MAP_FAILED)
 			break;
 	}
 	if (p == MAP_FAILED) {
-		slab_warn("cannot reserve an arena (%s); using libc's malloc",
-			  "mmap failed");
+		munmap(map, pm_len + 2 * PAGE_SIZE);
+		slab_warn("cannot reserve an arena of %lu MiB (%s); using libc's malloc",
+			  ARENA_MIN_BYTES >> 20, strerror(errno));
 		return -1;
 	}
-	map = mmap(NULL, (size >> PAGE_SHIFT) * sizeof(struct slab *),
-		   PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (map == MAP_FAILED) {
-		munmap(p, size);
-		slab_warn("cannot map the pagemap; using libc's malloc");
-		return -1;
-	}
-	slab_arena.pagemap = map;
-	slab_arena.size = size;
+	arena_max = max;
+	slab_arena.pagemap = (struct slab **)(map + PAGE_SIZE);
+	slab_arena.size = first;
 	/* Publish base last: from now on in_arena() may say yes. */
-	__atomic_store_n(&slab_arena.base, (uintptr_t)p, __ATOMIC_RELEASE);
+	__atomic_store_n(&slab_arena.base, (uintptr_t)p + PAGE_SIZE,
+			 __ATOMIC_RELEASE);
 	return 0;
+}
+
+/*
+ * The arena is full below @need bytes: reserve the range right after it
+ * (doubling it, or as much as fits, at least @need). ph_lock held.
+ */
+static int arena_extend(size_t need)
+{
+	size_t cur = slab_arena.size, min, ext;
+	char *at = (char *)slab_arena.base + cur;
+	void *q;
+
+	if (need > arena_max)
+		return 0;
+	min = (need - cur + COMMIT_STEP - 1) & ~(COMMIT_STEP - 1);
+	ext = cur > min ? cur : min;
+	if (ext > arena_max - cur)
+		ext = arena_max - cur;
+	for (;;) {
+		q = reserve(at, ext, MAP_FIXED_NOREPLACE);
+		if (q == at) {
+			__atomic_store_n(&slab_arena.size, cur + ext,
+					 __ATOMIC_RELEASE);
+			ph.extensions++;
+			return 1;
+		}
+		/* Kernels before 4.17 take the flag as a plain hint. */
+		if (q != MAP_FAILED)
+			munmap(q, ext);
+		if (ext == min)
+			return 0;
+		ext = ((ext / 2) & ~(COMMIT_STEP - 1)) > min ?
+			      (ext / 2) & ~(COMMIT_STEP - 1) :
+			      min;
+	}
 }
 
 static struct slab *desc_get(void)
@@ -316,7 +443,9 @@ static struct slab *grow(size_t npages)
 	}
 	len = npages << PAGE_SHIFT;
 
-	if (npages > (slab_arena.size - frontier) >> PAGE_SHIFT)
+	if (npages > (slab_arena.size - frontier) >> PAGE_SHIFT &&
+	    (npages > (arena_max - frontier) >> PAGE_SHIFT ||
+	     !arena_extend(frontier + len)))
 		return NULL;
 	if (frontier + len > committed) {
 		want = (frontier + len - committed + COMMIT_STEP - 1) &

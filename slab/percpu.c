@@ -30,6 +30,7 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "glue.h"
@@ -163,6 +164,37 @@ asm(".pushsection .data\n\t"
 long slab_rseq_off, slab_idx_off;
 #endif
 
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/*
+ * A per-process secret; never zero. From the kernel's AT_RANDOM bytes
+ * (which libc also uses for its stack guard), mixed so that a key read
+ * out of freed memory does not give those bytes away.
+ */
+static uint64_t make_key(void)
+{
+	const unsigned char *r = (const void *)getauxval(AT_RANDOM);
+	uint64_t a = 0x5ab1e5ab1e5ab1eULL, b = 0;
+	struct timespec ts;
+
+	if (r) {
+		memcpy(&a, r, 8);
+		memcpy(&b, r + 8, 8);
+	} else {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		b = (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32;
+	}
+	b ^= (uint64_t)(uintptr_t)&slab_fast;
+	return mix64(a ^ mix64(b)) | 1;
+}
+
 static int use_area(long rseq_off, int mm_cid)
 {
 	slab_rseq_off = rseq_off;
@@ -175,9 +207,24 @@ static long own_area_off(void)
 	return (char *)&slab_rseq_area - thread_pointer();
 }
 
+int rseq_has_mm_cid(unsigned long feature_size, unsigned int rseq_size)
+{
+	/*
+	 * glibc before 2.40 (and its unfixed 2.35-2.39 builds) exports 32,
+	 * fixed builds 20 (the fields glibc knows): both mean the original
+	 * 32-byte area, which holds mm_cid at offset 24. Only the kernel's
+	 * feature size says whether it writes the field (Linux 6.3+).
+	 */
+	if (rseq_size == 20)
+		rseq_size = 32;
+	return feature_size >= RSEQ_OFF_MM_CID + 4 &&
+	       rseq_size >= RSEQ_OFF_MM_CID + 4;
+}
+
 /* Pick the mode; the calling thread is set up for it. */
 static void choose_mode(void)
 {
+	unsigned long feature;
 	int err;
 
 	if (!SLAB_HAVE_RSEQ_ASM_VALUE) {
@@ -204,18 +251,29 @@ static void choose_mode(void)
 		mode_why = "SLAB_OPTIONS=rseq=fake (test mode, no kernel rseq)";
 		return;
 	}
+	feature = getauxval(AT_RSEQ_FEATURE_SIZE);
 	if (&__rseq_size && &__rseq_offset && __rseq_size > 0) {
 		mode = use_area(__rseq_offset,
-				__rseq_size >= 28 &&
+				rseq_has_mm_cid(feature, __rseq_size) &&
 					slab_opt.rseq != RSEQ_OPT_CPU);
 		mode_why = "glibc's rseq registration";
+		return;
+	}
+	/*
+	 * Hook before registering: an area left registered when the thread
+	 * exits is written by the kernel after musl has freed it.
+	 */
+	hook_exit(&slab_tls);
+	if (!slab_tls.hooked) {
+		mode = SLAB_RSEQ_OFF;
+		mode_why = "no thread-exit hook (pthread key): rseq not registered";
 		return;
 	}
 	if (rseq_syscall(&slab_rseq_area, 0) == 0) {
 		self_register = 1;
 		slab_tls.registered = 1;
 		mode = use_area(own_area_off(),
-				getauxval(AT_RSEQ_FEATURE_SIZE) >= 28 &&
+				rseq_has_mm_cid(feature, sizeof(struct rseq_area)) &&
 					slab_opt.rseq != RSEQ_OPT_CPU);
 		mode_why = "own rseq registration";
 		return;
@@ -241,6 +299,7 @@ int percpu_init(void)
 
 	nr_cpus = possible_cpus();
 	layout_slots();
+	slab_fast.free_key = make_key();
 	have_key = pthread_key_create(&thread_key, thread_exit) == 0;
 	if (!have_key)
 		slab_warn(
@@ -251,8 +310,11 @@ int percpu_init(void)
 	p = mmap(NULL, (size_t)nr_cpus << REGION_SHIFT, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED) {
-		if (slab_tls.registered)
-			rseq_syscall(&slab_rseq_area, RSEQ_FLAG_UNREGISTER);
+		if (slab_tls.registered &&
+		    rseq_syscall(&slab_rseq_area, RSEQ_FLAG_UNREGISTER) == 0) {
+			slab_rseq_area.cpu_id = ~0U;
+			slab_rseq_area.mm_cid = ~0U;
+		}
 		slab_tls.registered = 0;
 		self_register = 0;
 		mode = SLAB_RSEQ_OFF;
@@ -370,7 +432,18 @@ static void flush_large(struct kmem_cache *s, int percpu)
 	}
 }
 
-static void *tcache_alloc(struct slab_tls *t, struct kmem_cache *s)
+/* Put the free key in objects that go into a stack (internal.h). */
+static void stack_key(void **objs, unsigned long n)
+{
+	uint64_t key = slab_fast.free_key;
+	unsigned long i;
+
+	for (i = 0; i < n; i++)
+		((uint64_t *)objs[i])[1] = key;
+}
+
+/* Refill this thread's stack of @s and take one; in a slow section. */
+static void *tcache_refill(struct slab_tls *t, struct kmem_cache *s)
 {
 	unsigned int slot = (unsigned int)s->slot;
 	uint32_t *cnt = slot_count(t->tcache, slot);
@@ -378,51 +451,82 @@ static void *tcache_alloc(struct slab_tls *t, struct kmem_cache *s)
 	void *buf[MAX_BATCH], *p;
 	unsigned long n;
 
-	t->busy++;
-	if (likely(*cnt)) {
-		p = objs[--*cnt];
-		t->busy--;
-		return p;
-	}
 	if (s->nobj == 1)
 		flush_large(s, 0);
 	n = cache_refill(s, buf, s->batch);
-	if (!n) {
-		t->busy--;
+	if (!n)
 		return NULL;
-	}
 	p = buf[--n];
+	stack_key(buf, n);
+	busy_inc();
+	if (*cnt) {
+		/* A signal handler filled it meanwhile: give ours back. */
+		busy_dec();
+		if (n)
+			cache_drain(s, buf, n);
+		return p;
+	}
 	memcpy(objs, buf, n * sizeof(void *));
 	*cnt = (uint32_t)n;
-	t->busy--;
+	busy_dec();
 	stats_tick(); /* cache_refill could not: this thread was busy */
 	return p;
 }
 
-static void tcache_free(struct slab_tls *t, struct kmem_cache *s, void *p)
+/* Pop from this thread's stack; NULL if empty. No lock: busy only. */
+static void *tcache_pop(struct slab_tls *t, struct kmem_cache *s)
+{
+	unsigned int slot = (unsigned int)s->slot;
+	uint32_t *cnt = slot_count(t->tcache, slot);
+	void *p = NULL;
+
+	busy_inc();
+	if (likely(*cnt))
+		p = slot_objs(t->tcache, slot)[--*cnt];
+	busy_dec();
+	return p;
+}
+
+/* Push on this thread's stack; 0 if full. No lock: busy only. */
+static int tcache_push(struct slab_tls *t, struct kmem_cache *s, void *p)
+{
+	unsigned int slot = (unsigned int)s->slot;
+	uint32_t *cnt = slot_count(t->tcache, slot);
+	int ok = 0;
+
+	busy_inc();
+	if (likely(*cnt < slab_fast.slot_cap[slot])) {
+		slot_objs(t->tcache, slot)[(*cnt)++] = p;
+		ok = 1;
+	}
+	busy_dec();
+	return ok;
+}
+
+/* The stack is full: drain a batch of it and push @p; in a slow section. */
+static void tcache_drain(struct slab_tls *t, struct kmem_cache *s, void *p)
 {
 	unsigned int slot = (unsigned int)s->slot;
 	uint32_t *cnt = slot_count(t->tcache, slot);
 	void **objs = slot_objs(t->tcache, slot);
+	void *buf[MAX_BATCH + 1];
+	unsigned long n;
 
-	int drained = 0;
-
-	t->busy++;
-	if (unlikely(*cnt >= slab_fast.slot_cap[slot])) {
-		*cnt -= s->batch;
-		cache_drain(s, objs + *cnt, s->batch);
-		drained = 1;
-	}
-	objs[(*cnt)++] = p;
-	t->busy--;
-	if (drained) {
-		pageheap_tick(); /* cache_drain could not: busy */
-		stats_tick();
-	}
+	busy_inc();
+	n = *cnt < s->batch ? *cnt : s->batch;
+	*cnt -= (uint32_t)n;
+	memcpy(buf, objs + *cnt, n * sizeof(void *));
+	if (*cnt < slab_fast.slot_cap[slot])
+		objs[(*cnt)++] = p;
+	else
+		buf[n++] = p;
+	busy_dec();
+	cache_drain(s, buf, n);
 }
 
 /* ---- thread life cycle ---- */
 
+/* In a slow section. */
 static void thread_setup(struct slab_tls *t)
 {
 	if (mode != SLAB_RSEQ_OFF && mode != SLAB_RSEQ_FAKE) {
@@ -436,11 +540,14 @@ static void thread_setup(struct slab_tls *t)
 				hook_exit(t);
 				return;
 			}
-		} else if (rseq_syscall(&slab_rseq_area, 0) == 0) {
-			t->registered = 1;
-			t->state = TS_RSEQ;
+		} else {
+			/* Hook first: never registered without the hook. */
 			hook_exit(t);
-			return;
+			if (t->hooked && rseq_syscall(&slab_rseq_area, 0) == 0) {
+				t->registered = 1;
+				t->state = TS_RSEQ;
+				return;
+			}
 		}
 	}
 	if (slab_opt.debug) {
@@ -457,21 +564,36 @@ int percpu_thread_hooked(void)
 {
 	struct slab_tls *t = &slab_tls;
 
-	if (t->state == TS_NEW && slab_state == SLAB_STATE_READY && !t->busy)
+	if (t->state == TS_NEW && slab_state == SLAB_STATE_READY && !t->busy &&
+	    slow_enter()) {
 		thread_setup(t);
+		slow_exit();
+	}
 	return t->hooked && t->state != TS_DEAD;
 }
 
+/*
+ * The pthread key destructor: give back what this thread keeps, and
+ * unregister rseq before the thread's TLS goes away. Busy throughout: a
+ * signal handler that allocates meanwhile is served by libc instead of
+ * popping from a stack that is being flushed. In a degraded fork child
+ * nothing is flushed (no lock may be taken): the objects are lost.
+ */
 static void thread_exit(void *arg)
 {
 	struct slab_tls *t = &slab_tls;
+	int inside;
 
 	(void)arg;
-	slab_large_release();
-	if (t->tcache) {
-		tcache_flush(t->tcache);
-		tcache_put(t->tcache);
-		t->tcache = NULL;
+	inside = slow_enter_wait();
+	busy_inc();
+	if (inside) {
+		slab_large_release();
+		if (t->tcache) {
+			tcache_flush(t->tcache);
+			tcache_put(t->tcache);
+			t->tcache = NULL;
+		}
 	}
 	if (t->registered) {
 		if (rseq_syscall(&slab_rseq_area, RSEQ_FLAG_UNREGISTER) == 0) {
@@ -482,6 +604,24 @@ static void thread_exit(void *arg)
 		t->registered = 0;
 	}
 	t->state = TS_DEAD;
+	busy_dec();
+	if (inside)
+		slow_exit();
+}
+
+void percpu_fork_child(void)
+{
+	char *r;
+
+	if (!slow_enter())
+		return;
+	/* Regions still live belong to threads that are not in the child. */
+	for (r = tcache_all; r; r = TCACHE_META(r)->next_all)
+		if (TCACHE_META(r)->live && r != slab_tls.tcache) {
+			tcache_flush(r);
+			tcache_put(r);
+		}
+	slow_exit();
 }
 
 /* ---- slow paths ---- */
@@ -493,33 +633,20 @@ static void *central_alloc(struct kmem_cache *s)
 	return cache_refill(s, &p, 1) ? p : NULL;
 }
 
-static void *cache_alloc_slow_inner(struct kmem_cache *s);
-
-void *cache_alloc_slow(struct kmem_cache *s)
+/* In a slow section. */
+static void *alloc_inside(struct slab_tls *t, struct kmem_cache *s)
 {
-	void *p = cache_alloc_slow_inner(s);
-
-	if (SLAB_DEBUG && p && virt_to_slab(p)->cache != s)
-		slab_bug("slow path of %s returned %p of another cache",
-			 s->name, p);
-	return p;
-}
-
-static void *cache_alloc_slow_inner(struct kmem_cache *s)
-{
-	struct slab_tls *t = &slab_tls;
 	void *buf[MAX_BATCH], *p;
 	unsigned long n, k;
 
-	if (unlikely(slab_state != SLAB_STATE_READY))
-		return slab_ready() ? cache_alloc(s) : NULL;
-	/* Re-entered from a signal handler that interrupted us: use libc. */
-	if (unlikely(t->busy))
-		return NULL;
 	switch (t->state) {
 	case TS_NEW:
 		thread_setup(t);
-		return cache_alloc(s);
+		if (t->state == TS_TCACHE) {
+			p = tcache_pop(t, s);
+			return p ? p : tcache_refill(t, s);
+		}
+		return t->state == TS_RSEQ ? cache_alloc(s) : central_alloc(s);
 	case TS_RSEQ:
 		if (s->nobj == 1)
 			flush_large(s, 1);
@@ -528,6 +655,7 @@ static void *cache_alloc_slow_inner(struct kmem_cache *s)
 			return NULL;
 		p = buf[--n];
 		if (n) {
+			stack_key(buf, n);
 			k = rseq_push_batch(&slab_fast, (unsigned int)s->slot,
 					    buf, n);
 			if (k < n)
@@ -535,34 +663,77 @@ static void *cache_alloc_slow_inner(struct kmem_cache *s)
 		}
 		return p;
 	case TS_TCACHE:
-		return tcache_alloc(t, s);
+		return tcache_refill(t, s);
 	default:
 		return central_alloc(s);
 	}
 }
 
+/*
+ * Behind a failed rseq pop (empty stack, no rseq, not started): NULL sends
+ * the caller to libc (no memory, a fork in progress, or a signal handler
+ * that interrupted this thread inside the allocator).
+ */
+void *cache_alloc_slow(struct kmem_cache *s)
+{
+	struct slab_tls *t = &slab_tls;
+	void *p;
+
+	if (unlikely(__atomic_load_n(&slab_state, __ATOMIC_ACQUIRE) !=
+		     SLAB_STATE_READY) &&
+	    !slab_ready())
+		return NULL;
+	if (unlikely(t->busy))
+		return NULL;
+	if (t->state == TS_TCACHE) {
+		p = tcache_pop(t, s);
+		if (p)
+			goto out;
+	}
+	if (!slow_enter_alloc())
+		return NULL;
+	p = alloc_inside(t, s);
+	slow_exit();
+	if (!p)
+		return NULL;
+out:
+	obj_clear_key(p);
+	if (SLAB_DEBUG && virt_to_slab(p)->cache != s)
+		slab_bug("slow path of %s returned %p of another cache",
+			 s->name, p);
+	return p;
+}
+
+/* Behind a failed rseq push: @p carries the free key already. */
 void cache_free_slow(struct kmem_cache *s, void *p)
 {
 	struct slab_tls *t = &slab_tls;
 	void *buf[MAX_BATCH + 1];
 	unsigned long n;
 
-	if (unlikely(t->busy || slab_state != SLAB_STATE_READY)) {
-		/*
-		 * Or: a fork child made while its parent's thread was inside
-		 * the allocator (slab_state DEGRADED) must not take locks.
-		 *
-		 * A signal handler frees while this thread is inside the
-		 * allocator: no safe place to put it. Leak one object rather
-		 * than corrupt a structure the interrupted code is changing.
-		 */
+	if (t->state == TS_TCACHE && !t->busy && tcache_push(t, s, p))
+		return;
+	/*
+	 * A signal handler that interrupted this thread inside the
+	 * allocator, or a fork in progress (or a degraded fork child):
+	 * no lock may be taken now.
+	 */
+	if (unlikely(t->busy) || !slow_enter()) {
+		slab_defer_free(p);
 		return;
 	}
 	switch (t->state) {
 	case TS_NEW:
 		thread_setup(t);
-		cache_free(s, p);
-		return;
+		if (t->state == TS_TCACHE) {
+			if (!tcache_push(t, s, p))
+				tcache_drain(t, s, p);
+		} else if (t->state == TS_RSEQ) {
+			cache_free(s, p);
+		} else {
+			cache_drain(s, &p, 1);
+		}
+		break;
 	case TS_RSEQ:
 		n = rseq_pop_batch(&slab_fast, (unsigned int)s->slot, buf,
 				   s->batch);
@@ -570,13 +741,63 @@ void cache_free_slow(struct kmem_cache *s, void *p)
 			buf[n++] = p;
 		if (n)
 			cache_drain(s, buf, n);
-		return;
+		break;
 	case TS_TCACHE:
-		tcache_free(t, s, p);
-		return;
+		tcache_drain(t, s, p);
+		break;
 	default:
 		cache_drain(s, &p, 1);
 	}
+	slow_exit();
+}
+
+/* Is @p in one of the stacks of @slot in region @r? Racy by design. */
+static int region_holds(char *r, unsigned int slot, const void *p)
+{
+	uint32_t n = __atomic_load_n(slot_count(r, slot), __ATOMIC_RELAXED);
+	void **objs = slot_objs(r, slot);
+	uint32_t i;
+
+	if (n > slab_fast.slot_cap[slot])
+		n = slab_fast.slot_cap[slot];
+	for (i = 0; i < n; i++)
+		if (__atomic_load_n(&objs[i], __ATOMIC_RELAXED) == p)
+			return 1;
+	return 0;
+}
+
+void slab_double_free_check(struct slab *sl, void *p)
+{
+	struct kmem_cache *s = sl->cache;
+	unsigned int slot = (unsigned int)s->slot, c;
+	const char *where = NULL;
+	char *r;
+
+	if (slab_fast.ncpus)
+		for (c = 0; c < nr_cpus && !where; c++)
+			if (region_holds(slab_fast.percpu_base +
+						 ((size_t)c << REGION_SHIFT),
+					 slot, p))
+				where = "a per-CPU cache";
+	for (r = __atomic_load_n(&tcache_all, __ATOMIC_ACQUIRE); r && !where;
+	     r = TCACHE_META(r)->next_all)
+		if (TCACHE_META(r)->live && region_holds(r, slot, p))
+			where = "a per-thread cache";
+	if (!where && !slab_tls.busy && slow_enter()) {
+		switch (cache_holds_free(s, p)) {
+		case 1:
+			where = "the cache's depot";
+			break;
+		case 2:
+			where = "its slab";
+			break;
+		}
+		slow_exit();
+	}
+	if (where)
+		slab_misuse("double free of %p (cache %s): the object is already free (in %s)",
+			    p, s->name, where);
+	/* The program's own data held the key: an ordinary free. */
 }
 
 unsigned long percpu_cached(int slot)

@@ -69,6 +69,12 @@ void slab_warn(const char *fmt, ...)
 	va_end(ap);
 }
 
+void slock_outside(const struct slock *l)
+{
+	slab_bug("lock %p taken outside a slow section (fork gate bypassed)",
+		 (const void *)l);
+}
+
 void slock_wait(struct slock *l)
 {
 	int c = 1;

@@ -533,6 +533,26 @@ static void cache_validate_locked(struct kmem_cache *s)
 	}
 }
 
+int cache_holds_free(struct kmem_cache *s, const void *p)
+{
+	struct slab *sl = virt_to_slab(p);
+	unsigned int i;
+	long idx;
+	int ret = 0;
+
+	slock_lock(&s->lock);
+	for (i = 0; i < s->depot_nr && !ret; i++)
+		if (s->depot[i] == p)
+			ret = 1;
+	if (!ret && sl && sl->kind == SPAN_SLAB && sl->cache == s) {
+		idx = slab_obj_index(sl, p);
+		if (idx >= 0 && (sl->freemap[idx / 64] & (1ULL << (idx % 64))))
+			ret = 2;
+	}
+	slock_unlock(&s->lock);
+	return ret;
+}
+
 void cache_validate(struct kmem_cache *s)
 {
 	slock_lock(&s->lock);
@@ -558,7 +578,7 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size,
 		errno = EINVAL; /* poison would destroy constructed state */
 		return NULL;
 	}
-	if (!slab_ready()) {
+	if (!slab_ready() || slab_tls.busy || !slow_enter_wait()) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -574,14 +594,17 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size,
 	slock_unlock(&caches_lock);
 	if (!s)
 		s = meta_alloc(sizeof(*s));
-	if (!s || cache_setup(s, name, size, flags, ctor, -1)) {
-		errno = ENOMEM;
-		return NULL;
+	if (s && !cache_setup(s, name, size, flags, ctor, -1)) {
+		slock_lock(&caches_lock);
+		s->next_named = named_caches;
+		named_caches = s;
+		slock_unlock(&caches_lock);
+	} else {
+		s = NULL;
 	}
-	slock_lock(&caches_lock);
-	s->next_named = named_caches;
-	named_caches = s;
-	slock_unlock(&caches_lock);
+	slow_exit();
+	if (!s)
+		errno = ENOMEM;
 	return s;
 }
 
@@ -592,10 +615,18 @@ void *kmem_cache_alloc(struct kmem_cache *s)
 	if (!s || (s->flags & SLAB_DEAD))
 		slab_misuse("kmem_cache_alloc(%p): not a live cache",
 			    (void *)s);
-	if (slab_tls.busy || !cache_refill(s, &p, 1)) {
-		errno = ENOMEM;
-		return NULL;
+	/*
+	 * No libc fallback for a cache's objects: wait while a fork is in
+	 * progress (a degraded fork child or a signal handler that
+	 * interrupted this thread inside the allocator gets ENOMEM).
+	 */
+	if (!slab_tls.busy && slow_enter_wait()) {
+		if (!cache_refill(s, &p, 1))
+			p = NULL;
+		slow_exit();
 	}
+	if (!p)
+		errno = ENOMEM;
 	return p;
 }
 
@@ -620,7 +651,12 @@ void kmem_cache_free(struct kmem_cache *s, void *p)
 			    s ? s->name : "NULL", p);
 	if (s->flags & SLAB_POISON)
 		memset(p, 0x6b, s->size);
+	if (slab_tls.busy || !slow_enter()) {
+		slab_defer_free(p);
+		return;
+	}
 	cache_drain(s, &p, 1);
+	slow_exit();
 }
 
 int kmem_cache_destroy(struct kmem_cache *s)
@@ -630,12 +666,17 @@ int kmem_cache_destroy(struct kmem_cache *s)
 
 	if (!s)
 		return 0;
+	if (slab_tls.busy || !slow_enter_wait()) {
+		errno = EAGAIN; /* degraded fork child: nothing can go */
+		return -1;
+	}
 	slock_lock(&caches_lock);
 	slock_lock(&s->lock);
 	active = s->active;
 	slock_unlock(&s->lock);
 	if (active) {
 		slock_unlock(&caches_lock);
+		slow_exit();
 		slab_warn("kmem_cache_destroy(%s): %lu objects still in use; cache left alive",
 			  s->name, active);
 		errno = EBUSY;
@@ -660,6 +701,7 @@ int kmem_cache_destroy(struct kmem_cache *s)
 	s->next_named = dead_caches;
 	dead_caches = s;
 	slock_unlock(&caches_lock);
+	slow_exit();
 	return 0;
 }
 

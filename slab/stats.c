@@ -141,6 +141,7 @@ struct collect {
 	struct slab_cache_info *out;
 	unsigned int max, n;
 	uint64_t slab_bytes;
+	int lock; /* in a slow section: take the cache locks */
 };
 
 static void collect_one(struct kmem_cache *s, void *arg)
@@ -148,7 +149,7 @@ static void collect_one(struct kmem_cache *s, void *arg)
 	struct collect *c = arg;
 	struct slab_cache_info ci;
 
-	cache_info(s, &ci, 1);
+	cache_info(s, &ci, c->lock);
 	c->slab_bytes += ci.total_slabs * ci.pages_per_slab * PAGE_SIZE;
 	if (c->n < c->max)
 		c->out[c->n] = ci;
@@ -165,11 +166,15 @@ unsigned int slab_stats_get(struct slab_global_info *g,
 			memset(g, 0, sizeof(*g));
 		return 0;
 	}
-	for_each_cache(collect_one, &c, 1);
+	/* Racy figures rather than none in a signal handler or fork child. */
+	c.lock = !slab_tls.busy && slow_enter();
+	for_each_cache(collect_one, &c, c.lock);
 	if (g) {
-		global_info(g, 1);
+		global_info(g, c.lock);
 		g->slab_bytes = c.slab_bytes;
 	}
+	if (c.lock)
+		slow_exit();
 	return c.n;
 }
 
@@ -268,7 +273,10 @@ void slab_stats_print(FILE *f)
 		fprintf(f, "slab: allocator not running\n");
 		return;
 	}
+	k.lock = !slab_tls.busy && slow_enter();
 	print_table(&k);
+	if (k.lock)
+		slow_exit();
 }
 
 static void dump_fd(int fd, int lock)
@@ -292,7 +300,10 @@ static void dump(int lock)
 			return;
 		}
 	}
+	lock = lock && !slab_tls.busy && slow_enter();
 	dump_fd(fd, lock);
+	if (lock)
+		slow_exit();
 	if (fd != STDERR_FILENO)
 		close(fd);
 }
@@ -381,9 +392,14 @@ void stats_publish(int force)
 		return;
 	if (__atomic_exchange_n(&pub_busy, 1, __ATOMIC_ACQUIRE))
 		return;
-	if (slab_tls.busy || slab_state != SLAB_STATE_READY ||
-	    (!pub && publish_open()))
+	if (slab_tls.busy || slab_state != SLAB_STATE_READY)
 		goto out;
+	if (!slow_enter())
+		goto out;
+	if (!pub && publish_open()) {
+		slow_exit();
+		goto out;
+	}
 	pub_last_ms = now;
 	__atomic_store_n(&pub->seq, pub->seq + 1, __ATOMIC_RELEASE);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -395,6 +411,7 @@ void stats_publish(int force)
 	pub->updated_ms = now;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	__atomic_store_n(&pub->seq, pub->seq + 1, __ATOMIC_RELEASE);
+	slow_exit();
 out:
 	__atomic_store_n(&pub_busy, 0, __ATOMIC_RELEASE);
 }

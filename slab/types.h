@@ -148,6 +148,7 @@ struct slab_fast {
 	char *percpu_base; /* region of cpu c at base + (c << REGION_SHIFT) */
 	uint32_t ncpus;    /* 0: fast path disabled */
 	uint32_t pad;
+	uint64_t free_key; /* in every cached free object (internal.h) */
 	uint32_t slot_off[NR_CPU_SLOTS];
 	uint32_t slot_cap[NR_CPU_SLOTS];
 	char *slot_base[NR_CPU_SLOTS]; /* percpu_base + slot_off */
@@ -160,6 +161,9 @@ struct slab_tls {
 	uint8_t registered; /* we registered rseq for this thread */
 	uint8_t hooked;     /* thread_exit() will run at thread exit */
 	uint16_t busy;      /* locks held + non-restartable sections */
+	uint16_t slow;      /* slow-section depth (lock.h, the fork gate) */
+	uint16_t gating;    /* entering or leaving the outermost section */
+	int saved_errno;    /* errno at the outermost slow_enter() */
 	char *tcache;       /* fallback per-thread region */
 	struct slab *kept;  /* SPAN_KEPT run for the next large malloc */
 };

@@ -55,12 +55,18 @@ void *__wrap_malloc(size_t size)
 
 void __wrap_free(void *p)
 {
+	int e;
+
 	if (likely(in_arena(p))) {
 		slab_free(p);
 		return;
 	}
-	if (p)
+	if (p) {
+		/* Not every libc's free keeps errno (POSIX.1-2024 asks it). */
+		e = errno;
 		__real_free(p);
+		errno = e;
+	}
 }
 
 void *__wrap_calloc(size_t n, size_t size)

@@ -200,17 +200,37 @@ void unit_validate_all(void)
 		percpu_check_slot(i);
 }
 
+/*
+ * Test bodies call the layers' internals, which take locks: they run
+ * inside a slow section (lock.h), as the allocator's own entry points do.
+ * Tests that must run outside one (fork, errno) call unit_outside().
+ */
+static __thread int unit_inside;
+
 void unit_setup(void)
 {
 	free(malloc(1));
 	ck_assert_int_eq(slab_state, SLAB_STATE_READY);
+	ck_assert(slow_enter());
+	unit_inside = 1;
+}
+
+void unit_outside(void)
+{
+	if (unit_inside)
+		slow_exit();
+	unit_inside = 0;
 }
 
 void unit_teardown(void)
 {
 	/* An abort below is reported at this line: the validators failed. */
 	mark_point();
+	if (!unit_inside)
+		ck_assert(slow_enter());
 	unit_validate_all();
+	slow_exit();
+	unit_inside = 0;
 }
 
 TCase *unit_tcase(const char *name)

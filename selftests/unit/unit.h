@@ -95,6 +95,8 @@ void unit_validate_all(void);
 /* Fixture: start the allocator, and validate everything after the test. */
 void unit_setup(void);
 void unit_teardown(void);
+/* Leave the slow section the fixture entered (fork, errno, signal tests). */
+void unit_outside(void);
 
 /* A TCase with the standard fixture and timeout. */
 TCase *unit_tcase(const char *name);
