@@ -276,6 +276,8 @@ void percpu_fork_child(void) __hidden;
  * its slab); returns if not (the program's data matched the key).
  */
 void slab_double_free_check(struct slab *sl, void *p) __hidden;
+/* free() of @p that holds the key: check it, then free it. */
+void slab_free_keyed(struct slab *sl, void *p) __hidden;
 struct slock *tcache_lock_of(void) __hidden;
 /*
  * Set the calling thread up if it is new; 1 if its exit hook will run (so
@@ -415,7 +417,7 @@ static __always_inline void slab_free(void *p)
 				 sl->cache->name, sl->cache->slot);
 		key = slab_fast.free_key;
 		if (unlikely(((uint64_t *)p)[1] == key))
-			slab_double_free_check(sl, p);
+			goto keyed; /* a tail call: no frame here */
 		((uint64_t *)p)[1] = key;
 		rseq_push_base_or_goto(&slab_fast, sl->cpu_base, sl->cpu_cap, p,
 				       slow);
@@ -426,6 +428,9 @@ other:
 	return;
 slow:
 	cache_free_slow(sl->cache, p);
+	return;
+keyed:
+	slab_free_keyed(sl, p);
 }
 
 #endif /* SLAB_INTERNAL_H */

@@ -800,6 +800,12 @@ void slab_double_free_check(struct slab *sl, void *p)
 	/* The program's own data held the key: an ordinary free. */
 }
 
+void slab_free_keyed(struct slab *sl, void *p)
+{
+	slab_double_free_check(sl, p);
+	cache_free(sl->cache, p);
+}
+
 unsigned long percpu_cached(int slot)
 {
 	unsigned long sum = 0;

@@ -303,6 +303,7 @@ int main(int argc, char **argv)
 	srunner_add_suite(sr, ownership_suite());
 	srunner_add_suite(sr, kmem_cache_suite());
 	srunner_add_suite(sr, api_suite());
+	srunner_add_suite(sr, trust_suite());
 	srunner_run_all(sr, CK_ENV);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

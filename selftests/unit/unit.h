@@ -112,5 +112,6 @@ Suite *percpu_suite(void);
 Suite *ownership_suite(void);
 Suite *kmem_cache_suite(void);
 Suite *api_suite(void);
+Suite *trust_suite(void);
 
 #endif /* SLAB_UNIT_H */
