@@ -35,12 +35,13 @@
 #include "internal.h"
 
 #define FORK_WAIT_MS       100
-#define FORK_ALLOC_WAIT_MS 20
+#define FORK_ALLOC_WAIT_MS 50
 
 struct gate_stripe slab_gate[GATE_STRIPES];
 int slab_gate_closed;
 void *slab_deferred;
 const char *slab_degraded_why = "";
+static int fork_closing; /* prepare handlers still waiting for quiescence */
 
 /*
  * Per thread, glibc may run the handlers of two forking threads at once;
@@ -91,7 +92,14 @@ int slow_enter_alloc(void)
 		if (__atomic_load_n(&slab_state, __ATOMIC_ACQUIRE) !=
 		    SLAB_STATE_READY)
 			return 0;
-		if (!deadline)
+		/*
+		 * While a prepare handler waits for quiescence (at most
+		 * FORK_WAIT_MS) no cycle through this thread is possible:
+		 * wait. The clock starts once the forker is in libc's fork().
+		 */
+		if (__atomic_load_n(&fork_closing, __ATOMIC_ACQUIRE))
+			deadline = 0;
+		else if (!deadline)
 			deadline = mono_ms() + FORK_ALLOC_WAIT_MS;
 		else if (mono_ms() > deadline)
 			return 0;
@@ -195,19 +203,19 @@ static void fork_prepare(void)
 		f->degrade = "fork child of a thread inside the allocator";
 		return;
 	}
+	__atomic_fetch_add(&fork_closing, 1, __ATOMIC_SEQ_CST);
 	__atomic_fetch_add(&slab_gate_closed, 1, __ATOMIC_SEQ_CST);
 	f->closed = 1;
-	if (!gate_inside())
-		return;
 	deadline = mono_ms() + FORK_WAIT_MS;
 	while (gate_inside()) {
 		if (mono_ms() > deadline) {
 			f->degrade =
 				"fork child: the fork handler timed out waiting for threads inside the allocator (stopped, starved of CPU, or forking from a signal handler)";
-			return;
+			break;
 		}
 		sched_yield();
 	}
+	__atomic_fetch_sub(&fork_closing, 1, __ATOMIC_SEQ_CST);
 }
 
 /* The level prepare pushed, popped. */
@@ -261,6 +269,7 @@ static void fork_child(void)
 	 * gone with them, and every lock must be free.
 	 */
 	memset(slab_gate, 0, sizeof(slab_gate));
+	fork_closing = 0;
 	l = held_lock();
 	if (l)
 		slab_bug("fork child: lock %p held although no thread was inside the allocator",

@@ -9,6 +9,9 @@
 #ifndef SLAB_GLUE_H
 #define SLAB_GLUE_H
 
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -42,6 +45,37 @@ ssize_t __real___getdelim(char **lineptr, size_t *n, int delim, FILE *stream);
 #else
 #define SLAB_LIBC_REALLOCS_GETLINE 0
 #endif
+
+/*
+ * musl's calloc, aligned_alloc and posix_memalign call malloc, which a
+ * static link wraps: they would get our object and then read musl's
+ * metadata for it (a crash in __malloc_allzerop or get_meta). Only
+ * musl's malloc, realloc and free may serve as the fallback there.
+ */
+#ifdef __GLIBC__
+#define SLAB_LIBC_ALIGNED_FALLBACK 1
+#else
+#define SLAB_LIBC_ALIGNED_FALLBACK 0
+#endif
+
+/*
+ * Run @stmt (a call into libc's allocator that serves a request for us)
+ * with every signal blocked: a handler that forks while this thread holds
+ * libc's malloc lock deadlocks inside libc's fork(), and our fallbacks
+ * happen exactly when a fork is in progress or a handler is running.
+ */
+#define LIBC_CALL(stmt)                                              \
+	do {                                                         \
+		sigset_t all_, old_;                                 \
+		int e_;                                              \
+                                                                     \
+		sigfillset(&all_);                                   \
+		pthread_sigmask(SIG_BLOCK, &all_, &old_);            \
+		stmt;                                                \
+		e_ = errno;                                          \
+		pthread_sigmask(SIG_SETMASK, &old_, NULL);           \
+		errno = e_;                                          \
+	} while (0)
 
 /* glibc exports its rseq registration (2.35+); weak: NULL elsewhere. */
 extern const ptrdiff_t __rseq_offset __attribute__((weak));

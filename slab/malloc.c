@@ -145,7 +145,8 @@ void *malloc_slow(size_t size)
 	if (likely(p))
 		return p;
 	slab_count_fallback();
-	return __real_malloc(size);
+	LIBC_CALL(p = __real_malloc(size));
+	return p;
 }
 
 void *slab_memalign(size_t align, size_t size)

@@ -609,19 +609,15 @@ static void thread_exit(void *arg)
 		slow_exit();
 }
 
+/*
+ * In a fork child the per-thread stacks of the threads that did not
+ * survive stay as they are, and are lost: they are not gated (a busy
+ * push or pop may be half done in the copy), so handing their objects out
+ * again could give one object to two owners. glibc leaves its tcaches of
+ * vanished threads the same way.
+ */
 void percpu_fork_child(void)
 {
-	char *r;
-
-	if (!slow_enter())
-		return;
-	/* Regions still live belong to threads that are not in the child. */
-	for (r = tcache_all; r; r = TCACHE_META(r)->next_all)
-		if (TCACHE_META(r)->live && r != slab_tls.tcache) {
-			tcache_flush(r);
-			tcache_put(r);
-		}
-	slow_exit();
 }
 
 /* ---- slow paths ---- */

@@ -13,6 +13,7 @@
  * exhausted or unavailable) libc's allocator serves it.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -82,7 +83,14 @@ void *__wrap_calloc(size_t n, size_t size)
 	if (likely(p))
 		return p;
 	slab_count_fallback();
-	return __real_calloc(n, size);
+	if (SLAB_LIBC_ALIGNED_FALLBACK) {
+		LIBC_CALL(p = __real_calloc(n, size));
+		return p;
+	}
+	LIBC_CALL(p = __real_malloc(total)); /* see glue.h */
+	if (p)
+		memset(p, 0, total);
+	return p;
 }
 
 void *__wrap_realloc(void *p, size_t size)
@@ -101,7 +109,7 @@ void *__wrap_realloc(void *p, size_t size)
 	if (unlikely(slab_state != SLAB_STATE_READY)) {
 		/* Degraded fork child: copy out to libc, leak ours. */
 		old = slab_usable_op(p, "realloc");
-		q = __real_malloc(size);
+		LIBC_CALL(q = __real_malloc(size));
 		if (q)
 			memcpy(q, p, old < size ? old : size);
 		return q;
@@ -112,7 +120,7 @@ void *__wrap_realloc(void *p, size_t size)
 	q = slab_malloc(size);
 	if (!q) {
 		slab_count_fallback();
-		q = __real_malloc(size);
+		LIBC_CALL(q = __real_malloc(size));
 	}
 	if (!q)
 		return NULL;
@@ -132,6 +140,20 @@ void *__wrap_reallocarray(void *p, size_t n, size_t size)
 	return __wrap_realloc(p, total);
 }
 
+/*
+ * Where libc cannot serve an aligned request for us (musl, see glue.h),
+ * wait out a fork in progress and try again; NULL (ENOMEM) if the arena
+ * still has no room, or in a degraded fork child.
+ */
+static void *aligned_retry(size_t align, size_t size)
+{
+	while (__atomic_load_n(&slab_gate_closed, __ATOMIC_ACQUIRE) &&
+	       __atomic_load_n(&slab_state, __ATOMIC_ACQUIRE) ==
+		       SLAB_STATE_READY)
+		sched_yield();
+	return slab_memalign(align, size);
+}
+
 /* @align is a power of two. */
 static void *aligned(size_t align, size_t size)
 {
@@ -139,10 +161,18 @@ static void *aligned(size_t align, size_t size)
 
 	if (likely(p))
 		return p;
+	if (!SLAB_LIBC_ALIGNED_FALLBACK) {
+		p = aligned_retry(align, size);
+		if (!p)
+			errno = ENOMEM;
+		return p;
+	}
 	slab_count_fallback();
-	return __real_aligned_alloc(align > sizeof(void *) ? align :
-							     sizeof(void *),
-				    size);
+	LIBC_CALL(p = __real_aligned_alloc(align > sizeof(void *) ?
+						   align :
+						   sizeof(void *),
+					   size));
+	return p;
 }
 
 void *__wrap_aligned_alloc(size_t align, size_t size)
@@ -166,9 +196,16 @@ int __wrap_posix_memalign(void **memptr, size_t align, size_t size)
 	if (!power_of_two(align) || align % sizeof(void *))
 		return EINVAL;
 	p = slab_memalign(align, size);
-	if (unlikely(!p)) {
+	if (unlikely(!p) && !SLAB_LIBC_ALIGNED_FALLBACK) {
+		p = aligned_retry(align, size);
+		if (!p)
+			return ENOMEM;
+	} else if (unlikely(!p)) {
+		int r;
+
 		slab_count_fallback();
-		return __real_posix_memalign(memptr, align, size);
+		LIBC_CALL(r = __real_posix_memalign(memptr, align, size));
+		return r;
 	}
 	*memptr = p;
 	return 0;
