@@ -167,9 +167,8 @@ void slab_deferred_drain(void)
  */
 static struct slock *held_lock(void)
 {
-	struct slock *tail[] = { init_lock_of(), &caches_lock,
-				 tcache_lock_of(), pageheap_lock_of(),
-				 meta_lock_of() };
+	struct slock *tail[] = { init_lock_of(), &caches_lock, tcache_lock_of(),
+				 pageheap_lock_of(), meta_lock_of() };
 	struct kmem_cache *s;
 	unsigned int i;
 
@@ -209,8 +208,7 @@ static void fork_prepare(void)
 	deadline = mono_ms() + FORK_WAIT_MS;
 	while (gate_inside()) {
 		if (mono_ms() > deadline) {
-			f->degrade =
-				"fork child: the fork handler timed out waiting for threads inside the allocator (stopped, starved of CPU, or forking from a signal handler)";
+			f->degrade = "fork child: the fork handler timed out waiting for threads inside the allocator (stopped, starved of CPU, or forking from a signal handler)";
 			break;
 		}
 		sched_yield();
@@ -250,7 +248,8 @@ static void fork_child(void)
 	stats_fork_child();
 	/* Only this thread is left: its outer forks have no other child. */
 	if (f.degrade || st == SLAB_STATE_DEGRADED || fork_depth) {
-		slab_degraded_why = f.degrade ? f.degrade :
+		slab_degraded_why = f.degrade ?
+					    f.degrade :
 				    fork_depth ?
 					    "fork child of a thread inside fork()" :
 					    slab_degraded_why;

@@ -64,17 +64,17 @@ ssize_t __real___getdelim(char **lineptr, size_t *n, int delim, FILE *stream);
  * libc's malloc lock deadlocks inside libc's fork(), and our fallbacks
  * happen exactly when a fork is in progress or a handler is running.
  */
-#define LIBC_CALL(stmt)                                              \
-	do {                                                         \
-		sigset_t all_, old_;                                 \
-		int e_;                                              \
-                                                                     \
-		sigfillset(&all_);                                   \
-		pthread_sigmask(SIG_BLOCK, &all_, &old_);            \
-		stmt;                                                \
-		e_ = errno;                                          \
-		pthread_sigmask(SIG_SETMASK, &old_, NULL);           \
-		errno = e_;                                          \
+#define LIBC_CALL(stmt)                                    \
+	do {                                               \
+		sigset_t all_, old_;                       \
+		int e_;                                    \
+                                                           \
+		sigfillset(&all_);                         \
+		pthread_sigmask(SIG_BLOCK, &all_, &old_);  \
+		stmt;                                      \
+		e_ = errno;                                \
+		pthread_sigmask(SIG_SETMASK, &old_, NULL); \
+		errno = e_;                                \
 	} while (0)
 
 /* glibc exports its rseq registration (2.35+); weak: NULL elsewhere. */

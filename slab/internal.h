@@ -121,7 +121,7 @@ struct pageheap_stats {
 	unsigned long large_nr;
 	size_t kept_bytes; /* SPAN_KEPT runs (stats only) */
 	unsigned long kept_nr;
-	size_t purged_bytes; /* given back to the OS, cumulative */
+	size_t purged_bytes;      /* given back to the OS, cumulative */
 	unsigned long extensions; /* arena grown in place (RLIMIT_AS) */
 };
 
@@ -267,7 +267,8 @@ enum slab_rseq_mode percpu_mode(const char **why) __hidden;
  * given getauxval(AT_RSEQ_FEATURE_SIZE)? Old kernels (before 6.3) have no
  * mm_cid and leave the field as the registrant wrote it.
  */
-int rseq_has_mm_cid(unsigned long feature_size, unsigned int rseq_size) __hidden;
+int rseq_has_mm_cid(unsigned long feature_size,
+		    unsigned int rseq_size) __hidden;
 /* In a fork child: give back the per-thread stacks of vanished threads. */
 void percpu_fork_child(void) __hidden;
 /*

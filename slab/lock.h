@@ -88,8 +88,9 @@ static inline int slow_enter(void)
 	t->gating++;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	__atomic_fetch_add(&g->inside, 1, __ATOMIC_SEQ_CST);
-	if (__builtin_expect(
-		    __atomic_load_n(&slab_gate_closed, __ATOMIC_SEQ_CST), 0)) {
+	if (__builtin_expect(__atomic_load_n(&slab_gate_closed,
+					     __ATOMIC_SEQ_CST),
+			     0)) {
 		__atomic_fetch_sub(&g->inside, 1, __ATOMIC_RELEASE);
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 		t->gating--;

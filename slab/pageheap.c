@@ -273,7 +273,7 @@ static void lru_del(struct slab *s)
 	if (s->lru_next)
 		s->lru_next->lru_prev = s->lru_prev;
 	else
-		lru_tail = s->lru_prev;
+		__atomic_store_n(&lru_tail, s->lru_prev, __ATOMIC_RELAXED);
 	s->lru_next = s->lru_prev = NULL;
 }
 
@@ -284,7 +284,7 @@ static void lru_add(struct slab *s)
 	if (lru_head)
 		lru_head->lru_prev = s;
 	else
-		lru_tail = s;
+		__atomic_store_n(&lru_tail, s, __ATOMIC_RELAXED);
 	lru_head = s;
 }
 
@@ -393,7 +393,8 @@ void pageheap_tick(void)
 {
 	struct slab *t = __atomic_load_n(&lru_tail, __ATOMIC_RELAXED);
 
-	if (!t || now_ms() - t->free_ms < slab_opt.purge_ms)
+	if (!t || now_ms() - __atomic_load_n(&t->free_ms, __ATOMIC_RELAXED) <
+			  slab_opt.purge_ms)
 		return;
 	if (!slock_trylock(&ph_lock))
 		return;
@@ -433,7 +434,9 @@ static struct slab *grow(size_t npages)
 
 	if (frontier) {
 		top = slab_arena.pagemap[(frontier >> PAGE_SHIFT) - 1];
-		if (top && top->kind == SPAN_FREE &&
+		if (top &&
+		    __atomic_load_n(&top->kind, __ATOMIC_RELAXED) ==
+			    SPAN_FREE &&
 		    top->start + ((size_t)top->npages << PAGE_SHIFT) ==
 			    slab_arena.base + frontier &&
 		    top->npages < npages)
@@ -488,7 +491,7 @@ static int split_tail(struct slab *s, size_t npages)
 	/* Which pages are dirty is not known: bound each part. */
 	t->dirty_pages = s->dirty_pages < t->npages ? s->dirty_pages :
 						      t->npages;
-	t->free_ms = s->free_ms;
+	__atomic_store_n(&t->free_ms, s->free_ms, __ATOMIC_RELAXED);
 	s->npages = (uint32_t)npages;
 	if (s->dirty_pages > npages)
 		s->dirty_pages = (uint32_t)npages;
@@ -574,7 +577,8 @@ static struct slab *coalesce(struct slab *s)
 
 	if (first) {
 		n = slab_arena.pagemap[first - 1];
-		if (n && n->kind == SPAN_FREE &&
+		if (n &&
+		    __atomic_load_n(&n->kind, __ATOMIC_RELAXED) == SPAN_FREE &&
 		    n->start + ((size_t)n->npages << PAGE_SHIFT) == s->start) {
 			free_del(n);
 			s->start = n->start;
@@ -585,7 +589,9 @@ static struct slab *coalesce(struct slab *s)
 	}
 	if (end - slab_arena.base < frontier) {
 		n = slab_arena.pagemap[page_index(end)];
-		if (n && n->kind == SPAN_FREE && n->start == end) {
+		if (n &&
+		    __atomic_load_n(&n->kind, __ATOMIC_RELAXED) == SPAN_FREE &&
+		    n->start == end) {
 			free_del(n);
 			s->npages += n->npages;
 			s->dirty_pages += n->dirty_pages;
@@ -610,7 +616,7 @@ void pageheap_free(struct slab *s)
 	s->slot = -1;
 	s->fast_end = 0;
 	s->dirty_pages = s->npages;
-	s->free_ms = now_ms();
+	__atomic_store_n(&s->free_ms, now_ms(), __ATOMIC_RELAXED);
 	s = coalesce(s);
 	free_add(s);
 	purge_locked(0, large ? s : NULL);
@@ -634,14 +640,15 @@ int pageheap_keep(struct slab *s)
 	__atomic_add_fetch(&kept_nr, 1, __ATOMIC_RELAXED);
 	/* Its pages were in use: calloc() must clear them. */
 	s->dirty_pages = s->npages;
-	s->kind = SPAN_KEPT;
+	/* Atomic: coalesce() reads a neighbour's kind under ph_lock only. */
+	__atomic_store_n(&s->kind, SPAN_KEPT, __ATOMIC_RELAXED);
 	return 1;
 }
 
 void pageheap_unkeep(struct slab *s)
 {
 	SLAB_BUG_ON(s->kind != SPAN_KEPT);
-	s->kind = SPAN_LARGE;
+	__atomic_store_n(&s->kind, SPAN_LARGE, __ATOMIC_RELAXED);
 	__atomic_sub_fetch(&kept_nr, 1, __ATOMIC_RELAXED);
 	__atomic_sub_fetch(&kept_bytes, (size_t)s->npages << PAGE_SHIFT,
 			   __ATOMIC_RELAXED);
@@ -659,7 +666,7 @@ void pageheap_shrink(struct slab *s, size_t npages)
 		ph.large_bytes -= (size_t)(s->npages - npages) << PAGE_SHIFT;
 		t->start = s->start + (npages << PAGE_SHIFT);
 		t->npages = s->npages - (uint32_t)npages;
-		t->free_ms = now_ms();
+		__atomic_store_n(&t->free_ms, now_ms(), __ATOMIC_RELAXED);
 		t->dirty_pages = t->npages;
 		s->npages = (uint32_t)npages;
 		map_span(s);

@@ -273,7 +273,8 @@ static void choose_mode(void)
 		self_register = 1;
 		slab_tls.registered = 1;
 		mode = use_area(own_area_off(),
-				rseq_has_mm_cid(feature, sizeof(struct rseq_area)) &&
+				rseq_has_mm_cid(feature,
+						sizeof(struct rseq_area)) &&
 					slab_opt.rseq != RSEQ_OPT_CPU);
 		mode_why = "own rseq registration";
 		return;
@@ -355,13 +356,13 @@ static char *tcache_get(void)
 	slock_unlock(&tcache_lock);
 	if (r) {
 		*(char **)r = NULL;
-		TCACHE_META(r)->live = 1;
+		__atomic_store_n(&TCACHE_META(r)->live, 1, __ATOMIC_RELAXED);
 		return r;
 	}
 	r = meta_alloc(REGION_SIZE);
 	if (!r)
 		return NULL;
-	TCACHE_META(r)->live = 1;
+	__atomic_store_n(&TCACHE_META(r)->live, 1, __ATOMIC_RELAXED);
 	slock_lock(&tcache_lock);
 	TCACHE_META(r)->next_all = tcache_all;
 	__atomic_store_n(&tcache_all, r, __ATOMIC_RELEASE);
@@ -371,7 +372,7 @@ static char *tcache_get(void)
 
 static void tcache_put(char *r)
 {
-	TCACHE_META(r)->live = 0;
+	__atomic_store_n(&TCACHE_META(r)->live, 0, __ATOMIC_RELAXED);
 	slock_lock(&tcache_lock);
 	*(char **)r = tcache_pool; /* first 8 bytes are unused padding */
 	tcache_pool = r;
@@ -397,7 +398,7 @@ static void tcache_flush(char *r)
 		cnt = slot_count(r, i);
 		if (*cnt) {
 			cache_drain(&kmalloc_caches[i], slot_objs(r, i), *cnt);
-			*cnt = 0;
+			__atomic_store_n(cnt, 0, __ATOMIC_RELAXED);
 		}
 	}
 }
@@ -467,7 +468,7 @@ static void *tcache_refill(struct slab_tls *t, struct kmem_cache *s)
 		return p;
 	}
 	memcpy(objs, buf, n * sizeof(void *));
-	*cnt = (uint32_t)n;
+	__atomic_store_n(cnt, (uint32_t)n, __ATOMIC_RELAXED);
 	busy_dec();
 	stats_tick(); /* cache_refill could not: this thread was busy */
 	return p;
@@ -481,8 +482,11 @@ static void *tcache_pop(struct slab_tls *t, struct kmem_cache *s)
 	void *p = NULL;
 
 	busy_inc();
-	if (likely(*cnt))
-		p = slot_objs(t->tcache, slot)[--*cnt];
+	/* Counts are stored atomically: statistics read them racily. */
+	if (likely(*cnt)) {
+		p = slot_objs(t->tcache, slot)[*cnt - 1];
+		__atomic_store_n(cnt, *cnt - 1, __ATOMIC_RELAXED);
+	}
 	busy_dec();
 	return p;
 }
@@ -496,7 +500,8 @@ static int tcache_push(struct slab_tls *t, struct kmem_cache *s, void *p)
 
 	busy_inc();
 	if (likely(*cnt < slab_fast.slot_cap[slot])) {
-		slot_objs(t->tcache, slot)[(*cnt)++] = p;
+		slot_objs(t->tcache, slot)[*cnt] = p;
+		__atomic_store_n(cnt, *cnt + 1, __ATOMIC_RELAXED);
 		ok = 1;
 	}
 	busy_dec();
@@ -514,11 +519,12 @@ static void tcache_drain(struct slab_tls *t, struct kmem_cache *s, void *p)
 
 	busy_inc();
 	n = *cnt < s->batch ? *cnt : s->batch;
-	*cnt -= (uint32_t)n;
+	__atomic_store_n(cnt, *cnt - (uint32_t)n, __ATOMIC_RELAXED);
 	memcpy(buf, objs + *cnt, n * sizeof(void *));
-	if (*cnt < slab_fast.slot_cap[slot])
-		objs[(*cnt)++] = p;
-	else
+	if (*cnt < slab_fast.slot_cap[slot]) {
+		objs[*cnt] = p;
+		__atomic_store_n(cnt, *cnt + 1, __ATOMIC_RELAXED);
+	} else
 		buf[n++] = p;
 	busy_dec();
 	cache_drain(s, buf, n);
@@ -543,7 +549,8 @@ static void thread_setup(struct slab_tls *t)
 		} else {
 			/* Hook first: never registered without the hook. */
 			hook_exit(t);
-			if (t->hooked && rseq_syscall(&slab_rseq_area, 0) == 0) {
+			if (t->hooked &&
+			    rseq_syscall(&slab_rseq_area, 0) == 0) {
 				t->registered = 1;
 				t->state = TS_RSEQ;
 				return;
@@ -777,7 +784,8 @@ void slab_double_free_check(struct slab *sl, void *p)
 				where = "a per-CPU cache";
 	for (r = __atomic_load_n(&tcache_all, __ATOMIC_ACQUIRE); r && !where;
 	     r = TCACHE_META(r)->next_all)
-		if (TCACHE_META(r)->live && region_holds(r, slot, p))
+		if (__atomic_load_n(&TCACHE_META(r)->live, __ATOMIC_RELAXED) &&
+		    region_holds(r, slot, p))
 			where = "a per-thread cache";
 	if (!where && !slab_tls.busy && slow_enter()) {
 		switch (cache_holds_free(s, p)) {
@@ -821,8 +829,10 @@ unsigned long percpu_cached(int slot)
 	 */
 	for (r = __atomic_load_n(&tcache_all, __ATOMIC_ACQUIRE); r;
 	     r = TCACHE_META(r)->next_all)
-		if (TCACHE_META(r)->live)
-			sum += *slot_count(r, (unsigned int)slot);
+		if (__atomic_load_n(&TCACHE_META(r)->live, __ATOMIC_RELAXED))
+			sum += __atomic_load_n(slot_count(r,
+							  (unsigned int)slot),
+					       __ATOMIC_RELAXED);
 	return sum;
 }
 

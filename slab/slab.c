@@ -172,7 +172,8 @@ static void slab_list_add(struct slab_list *l, struct slab *sl)
 	if (l->head)
 		l->head->prev = sl;
 	l->head = sl;
-	l->nr++;
+	/* Atomic: cache_trim_empty() peeks at empty.nr without the lock. */
+	__atomic_store_n(&l->nr, l->nr + 1, __ATOMIC_RELAXED);
 }
 
 static void slab_list_del(struct slab_list *l, struct slab *sl)
@@ -184,7 +185,7 @@ static void slab_list_del(struct slab_list *l, struct slab *sl)
 	if (sl->next)
 		sl->next->prev = sl->prev;
 	sl->next = sl->prev = NULL;
-	l->nr--;
+	__atomic_store_n(&l->nr, l->nr - 1, __ATOMIC_RELAXED);
 }
 
 static struct slab_list *list_of(struct kmem_cache *s, int which)

@@ -25,7 +25,7 @@ struct sobj {
 };
 
 static struct sobj *volatile shared[NSHARED];
-static volatile int stop;
+static int stop;
 static unsigned long nalloc, nlibc;
 
 static size_t rsize(uint64_t *r)
@@ -75,7 +75,7 @@ static void churn(uint64_t *r, unsigned long ops, int use_shared)
 	unsigned long i;
 	int s;
 
-	for (i = 0; i < ops && !stop; i++) {
+	for (i = 0; i < ops && !__atomic_load_n(&stop, __ATOMIC_RELAXED); i++) {
 		struct sobj **l = &local[rnd_below(r, NLOCAL)], *old;
 
 		if (!*l) {
@@ -104,7 +104,7 @@ static void *hammer(void *arg)
 {
 	uint64_t r = rnd_seed((uintptr_t)arg);
 
-	while (!stop)
+	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED))
 		churn(&r, 10000, 1);
 	return NULL;
 }
@@ -202,7 +202,7 @@ int main(int argc, char **argv)
 			fail("fork %lu: child exited with %d", i,
 			     WEXITSTATUS(st));
 	}
-	stop = 1;
+	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
 	for (e = 0; e < (int)nthr; e++)
 		pthread_join(tid[e], NULL);
 	for (e = 0; e < NSHARED; e++)
@@ -215,7 +215,8 @@ int main(int argc, char **argv)
 	slab_validate();
 	info("%lu forks with %lu busy threads in %.2fs; %lu of %lu allocations served by libc during forks",
 	     i, nthr, now_s() - t0, nlibc, nalloc);
-	if (nlibc * 10 > nalloc)
+	if (__atomic_load_n(&nlibc, __ATOMIC_RELAXED) * 10 >
+	    __atomic_load_n(&nalloc, __ATOMIC_RELAXED))
 		fail("%lu of %lu allocations were served by libc, not slab",
 		     nlibc, nalloc);
 	return KSFT_PASS;
