@@ -35,13 +35,14 @@
 #include "internal.h"
 
 #define FORK_WAIT_MS       100
-#define FORK_ALLOC_WAIT_MS 50
+#define FORK_ALLOC_WAIT_MS 10
 
 struct gate_stripe slab_gate[GATE_STRIPES];
 int slab_gate_closed;
 void *slab_deferred;
 const char *slab_degraded_why = "";
 static int fork_closing; /* prepare handlers still waiting for quiescence */
+static unsigned long fork_gen; /* gates closed so far */
 
 /*
  * Per thread, glibc may run the handlers of two forking threads at once;
@@ -84,6 +85,7 @@ static unsigned long gate_inside(void)
  */
 int slow_enter_alloc(void)
 {
+	static __thread unsigned long gave_up; /* fork_gen + 1 */
 	uint64_t deadline = 0;
 
 	for (;;) {
@@ -97,12 +99,18 @@ int slow_enter_alloc(void)
 		 * FORK_WAIT_MS) no cycle through this thread is possible:
 		 * wait. The clock starts once the forker is in libc's fork().
 		 */
-		if (__atomic_load_n(&fork_closing, __ATOMIC_ACQUIRE))
+		if (__atomic_load_n(&fork_closing, __ATOMIC_ACQUIRE)) {
 			deadline = 0;
-		else if (!deadline)
+		} else if (gave_up ==
+			   __atomic_load_n(&fork_gen, __ATOMIC_RELAXED) + 1) {
+			return 0; /* gave up on this fork already */
+		} else if (!deadline) {
 			deadline = mono_ms() + FORK_ALLOC_WAIT_MS;
-		else if (mono_ms() > deadline)
+		} else if (mono_ms() > deadline) {
+			gave_up = __atomic_load_n(&fork_gen, __ATOMIC_RELAXED) +
+				  1;
 			return 0;
+		}
 		sched_yield();
 	}
 }
@@ -202,6 +210,7 @@ static void fork_prepare(void)
 		f->degrade = "fork child of a thread inside the allocator";
 		return;
 	}
+	__atomic_fetch_add(&fork_gen, 1, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&fork_closing, 1, __ATOMIC_SEQ_CST);
 	__atomic_fetch_add(&slab_gate_closed, 1, __ATOMIC_SEQ_CST);
 	f->closed = 1;

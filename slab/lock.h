@@ -130,7 +130,7 @@ static inline void slow_exit(void)
 
 /* The same, but wait while a fork is in progress; 0 in a degraded child. */
 int slow_enter_wait(void) __attribute__((visibility("hidden")));
-/* For an allocation: wait up to 20 ms for a fork, then 0 (libc serves). */
+/* For an allocation: wait out a fork's prepare, then up to 10 ms; 0: libc. */
 int slow_enter_alloc(void) __attribute__((visibility("hidden")));
 
 /* ---- the lock ---- */

@@ -62,12 +62,20 @@ void __wrap_free(void *p)
 		slab_free(p);
 		return;
 	}
-	if (p) {
-		/* Not every libc's free keeps errno (POSIX.1-2024 asks it). */
-		e = errno;
-		__real_free(p);
-		errno = e;
+	if (!p)
+		return;
+	/*
+	 * Once libc has served requests for us (during forks, in signal
+	 * handlers), its free runs with signals blocked too (glue.h).
+	 */
+	if (unlikely(__atomic_load_n(&slab_libc_fallbacks, __ATOMIC_RELAXED))) {
+		LIBC_CALL(__real_free(p));
+		return;
 	}
+	/* Not every libc's free keeps errno (POSIX.1-2024 asks it). */
+	e = errno;
+	__real_free(p);
+	errno = e;
 }
 
 void *__wrap_calloc(size_t n, size_t size)
