@@ -54,28 +54,33 @@ void *__wrap_malloc(size_t size)
 	return slab_malloc_or_libc(size);
 }
 
-void __wrap_free(void *p)
+/*
+ * libc's pointer: out of line, so that the fast path above keeps no frame.
+ * Once libc has served requests for us (during forks, in signal
+ * handlers), its free runs with signals blocked too (glue.h). Not every
+ * libc's free keeps errno (POSIX.1-2024 asks it).
+ */
+static __attribute__((noinline)) void libc_free(void *p)
 {
 	int e;
 
-	if (likely(in_arena(p))) {
-		slab_free(p);
-		return;
-	}
-	if (!p)
-		return;
-	/*
-	 * Once libc has served requests for us (during forks, in signal
-	 * handlers), its free runs with signals blocked too (glue.h).
-	 */
 	if (unlikely(__atomic_load_n(&slab_libc_fallbacks, __ATOMIC_RELAXED))) {
 		LIBC_CALL(__real_free(p));
 		return;
 	}
-	/* Not every libc's free keeps errno (POSIX.1-2024 asks it). */
 	e = errno;
 	__real_free(p);
 	errno = e;
+}
+
+void __wrap_free(void *p)
+{
+	if (likely(in_arena(p))) {
+		slab_free(p);
+		return;
+	}
+	if (p)
+		libc_free(p);
 }
 
 void *__wrap_calloc(size_t n, size_t size)
