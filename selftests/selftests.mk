@@ -4,8 +4,9 @@
 #
 #   make selftests    build the stress programs of selftests/stress/ for
 #                     glibc and musl (build/selftests/<libc>/) and run them
-#                     in every per-CPU mode, plus mt_random under valgrind;
-#                     TAP 13 on stdout (selftests/run_selftests.sh)
+#                     in every per-CPU mode, plus the environment modes
+#                     (valgrind, debug, seccomp, vlimit64/32, throttled,
+#                     tsan; see run_selftests.sh); TAP 13 on stdout
 #   make check        unit-check (selftests/unit/unit.mk) + selftests
 #
 # SELFTEST_ARGS passes options to the runner, for example
