@@ -180,6 +180,7 @@ static int start(void)
 static int atfork_ready(void)
 {
 	static int atfork; /* 0 not yet, 1 in progress, 2 done */
+	unsigned long before, after;
 	int z = 0;
 
 	if (__atomic_load_n(&atfork, __ATOMIC_ACQUIRE) == 2)
@@ -187,11 +188,20 @@ static int atfork_ready(void)
 	if (!__atomic_compare_exchange_n(&atfork, &z, 1, 0, __ATOMIC_ACQ_REL,
 					 __ATOMIC_ACQUIRE))
 		return z == 2;
+	/*
+	 * musl's pthread_atfork mallocs its record from libc (in_init):
+	 * not a fallback the program should see counted.
+	 */
+	before = __atomic_load_n(&slab_libc_fallbacks, __ATOMIC_RELAXED);
 	in_init = 1;
 	if (fork_register())
 		slab_warn(
 			"pthread_atfork failed: a fork child may inherit a locked allocator");
 	in_init = 0;
+	after = __atomic_load_n(&slab_libc_fallbacks, __ATOMIC_RELAXED);
+	if (after > before)
+		__atomic_fetch_sub(&slab_libc_fallbacks, after - before,
+				   __ATOMIC_RELAXED);
 	__atomic_store_n(&atfork, 2, __ATOMIC_RELEASE);
 	return 1;
 }

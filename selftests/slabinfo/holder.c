@@ -102,6 +102,16 @@ static void fork_exec(void)
 		die("fork");
 	if (child)
 		return;
+	/*
+	 * A child publishes no sooner than 200 ms after the fork (the
+	 * allocator starts before main(), so the child does not start it
+	 * and publish at once): churn, wait, churn again.
+	 */
+	for (i = 0; i < CHURN_NR; i++)
+		p[i] = malloc(CHURN_SIZE);
+	for (i = 0; i < CHURN_NR; i++)
+		free(p[i]);
+	sleep_ms(300);
 	for (i = 0; i < CHURN_NR; i++)
 		p[i] = malloc(CHURN_SIZE);
 	for (i = 0; i < CHURN_NR; i++)
