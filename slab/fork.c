@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "slab.h"
 
 #define FORK_WAIT_MS       100
 #define FORK_ALLOC_WAIT_MS 10
@@ -92,8 +93,9 @@ int slow_enter_alloc(void)
 		if (slow_enter())
 			return 1;
 		if (__atomic_load_n(&slab_state, __ATOMIC_ACQUIRE) !=
-		    SLAB_STATE_READY)
-			return 0;
+			    SLAB_STATE_READY ||
+		    fork_depth)
+			return 0; /* fork_depth: a handler on the forking thread */
 		/*
 		 * While a prepare handler waits for quiescence (at most
 		 * FORK_WAIT_MS) no cycle through this thread is possible:
@@ -121,7 +123,8 @@ int slow_enter_wait(void)
 		if (slow_enter())
 			return 1;
 		if (__atomic_load_n(&slab_state, __ATOMIC_ACQUIRE) ==
-		    SLAB_STATE_DEGRADED)
+			    SLAB_STATE_DEGRADED ||
+		    fork_depth)
 			return 0;
 		sched_yield();
 	}
@@ -144,6 +147,31 @@ void slab_defer_free(void *p)
 					    __ATOMIC_RELAXED));
 }
 
+/*
+ * One deferred free, inside a slow section. A kmalloc object is checked
+ * for a double free in full (the fast path could not: another copy of
+ * it may have been cached meanwhile, or be later on this list). A named
+ * cache's object gets back what the link overwrote: its constructed
+ * state, or its poison.
+ */
+static void deferred_free_one(void *p)
+{
+	struct slab *sl = virt_to_slab(p);
+	struct kmem_cache *s;
+
+	if (sl && sl->kind == SPAN_SLAB && span_contains(sl, p)) {
+		s = sl->cache;
+		if (sl->fast_end && slab_obj_index(sl, p) >= 0 &&
+		    ((uint64_t *)p)[1] == slab_fast.free_key)
+			slab_double_free_check(sl, p);
+		else if (s->slot < 0 && s->ctor)
+			s->ctor(p);
+		else if (s->slot < 0 && (s->flags & SLAB_POISON))
+			memset(p, 0x6b, sizeof(void *));
+	}
+	slab_free_now(p);
+}
+
 void slab_deferred_drain(void)
 {
 	void *p, *next;
@@ -161,7 +189,7 @@ void slab_deferred_drain(void)
 			if (next == p)
 				slab_misuse("double free of %p (freed twice while a fork was in progress)",
 					    p);
-			slab_free_now(p);
+			deferred_free_one(p);
 		}
 	}
 	draining = 0;

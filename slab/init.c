@@ -267,7 +267,7 @@ void slab_validate(void)
 
 	if (slab_state != SLAB_STATE_READY)
 		return;
-	if (!slow_enter_wait())
+	if (!slow_enter_alloc())
 		return;
 	pageheap_validate();
 	for (i = 0; i < NR_KMALLOC; i++)

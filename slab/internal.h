@@ -274,9 +274,10 @@ void percpu_fork_child(void) __hidden;
 /*
  * Double free: @p, a kmalloc object being freed, carries the free key.
  * Aborts if it is already free (a per-CPU or per-thread stack, the depot,
- * its slab); returns if not (the program's data matched the key).
+ * its slab); returns 1 if not (the program's data matched the key), 0 if
+ * the depot and slab could not be checked (no slow section possible).
  */
-void slab_double_free_check(struct slab *sl, void *p) __hidden;
+int slab_double_free_check(struct slab *sl, void *p) __hidden;
 /* free() of @p that holds the key: check it, then free it. */
 void slab_free_keyed(struct slab *sl, void *p) __hidden;
 struct slock *tcache_lock_of(void) __hidden;

@@ -96,8 +96,10 @@ static inline int slow_enter(void)
 		t->gating--;
 		return 0;
 	}
-	t->saved_errno = e;
 	t->slow = 1;
+	/* After slow: a handler landing here nests and leaves it alone. */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	t->saved_errno = e;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	t->gating--;
 	return 1;

@@ -450,7 +450,7 @@ static void *tcache_refill(struct slab_tls *t, struct kmem_cache *s)
 	uint32_t *cnt = slot_count(t->tcache, slot);
 	void **objs = slot_objs(t->tcache, slot);
 	void *buf[MAX_BATCH], *p;
-	unsigned long n;
+	unsigned long n, i;
 
 	if (s->nobj == 1)
 		flush_large(s, 0);
@@ -467,7 +467,8 @@ static void *tcache_refill(struct slab_tls *t, struct kmem_cache *s)
 			cache_drain(s, buf, n);
 		return p;
 	}
-	memcpy(objs, buf, n * sizeof(void *));
+	for (i = 0; i < n; i++) /* atomic: read racily, as above */
+		__atomic_store_n(&objs[i], buf[i], __ATOMIC_RELAXED);
 	__atomic_store_n(cnt, (uint32_t)n, __ATOMIC_RELAXED);
 	busy_dec();
 	stats_tick(); /* cache_refill could not: this thread was busy */
@@ -500,7 +501,9 @@ static int tcache_push(struct slab_tls *t, struct kmem_cache *s, void *p)
 
 	busy_inc();
 	if (likely(*cnt < slab_fast.slot_cap[slot])) {
-		slot_objs(t->tcache, slot)[*cnt] = p;
+		/* Atomic: slab_double_free_check() reads it racily. */
+		__atomic_store_n(&slot_objs(t->tcache, slot)[*cnt], p,
+				 __ATOMIC_RELAXED);
 		__atomic_store_n(cnt, *cnt + 1, __ATOMIC_RELAXED);
 		ok = 1;
 	}
@@ -522,7 +525,7 @@ static void tcache_drain(struct slab_tls *t, struct kmem_cache *s, void *p)
 	__atomic_store_n(cnt, *cnt - (uint32_t)n, __ATOMIC_RELAXED);
 	memcpy(buf, objs + *cnt, n * sizeof(void *));
 	if (*cnt < slab_fast.slot_cap[slot]) {
-		objs[*cnt] = p;
+		__atomic_store_n(&objs[*cnt], p, __ATOMIC_RELAXED);
 		__atomic_store_n(cnt, *cnt + 1, __ATOMIC_RELAXED);
 	} else
 		buf[n++] = p;
@@ -769,7 +772,7 @@ static int region_holds(char *r, unsigned int slot, const void *p)
 	return 0;
 }
 
-void slab_double_free_check(struct slab *sl, void *p)
+int slab_double_free_check(struct slab *sl, void *p)
 {
 	struct kmem_cache *s = sl->cache;
 	unsigned int slot = (unsigned int)s->slot, c;
@@ -787,7 +790,9 @@ void slab_double_free_check(struct slab *sl, void *p)
 		if (__atomic_load_n(&TCACHE_META(r)->live, __ATOMIC_RELAXED) &&
 		    region_holds(r, slot, p))
 			where = "a per-thread cache";
-	if (!where && !slab_tls.busy && slow_enter()) {
+	if (!where) {
+		if (slab_tls.busy || !slow_enter())
+			return 0; /* depot and slab not checked */
 		switch (cache_holds_free(s, p)) {
 		case 1:
 			where = "the cache's depot";
@@ -802,11 +807,19 @@ void slab_double_free_check(struct slab *sl, void *p)
 		slab_misuse("double free of %p (cache %s): the object is already free (in %s)",
 			    p, s->name, where);
 	/* The program's own data held the key: an ordinary free. */
+	return 1;
 }
 
 void slab_free_keyed(struct slab *sl, void *p)
 {
-	slab_double_free_check(sl, p);
+	/*
+	 * Not checked in full (a fork in progress, or inside a signal
+	 * handler): defer it, the drain checks it again.
+	 */
+	if (!slab_double_free_check(sl, p)) {
+		slab_defer_free(p);
+		return;
+	}
 	cache_free(sl->cache, p);
 }
 

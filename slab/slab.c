@@ -579,7 +579,7 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size,
 		errno = EINVAL; /* poison would destroy constructed state */
 		return NULL;
 	}
-	if (!slab_ready() || slab_tls.busy || !slow_enter_wait()) {
+	if (!slab_ready() || slab_tls.busy || !slow_enter_alloc()) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -617,11 +617,12 @@ void *kmem_cache_alloc(struct kmem_cache *s)
 		slab_misuse("kmem_cache_alloc(%p): not a live cache",
 			    (void *)s);
 	/*
-	 * No libc fallback for a cache's objects: wait while a fork is in
-	 * progress (a degraded fork child or a signal handler that
-	 * interrupted this thread inside the allocator gets ENOMEM).
+	 * No libc fallback for a cache's objects: wait out a fork as an
+	 * allocation does (then ENOMEM: this thread may hold a FILE lock that
+	 * the fork waits for), as do a degraded fork child and a signal
+	 * handler that interrupted this thread inside the allocator.
 	 */
-	if (!slab_tls.busy && slow_enter_wait()) {
+	if (!slab_tls.busy && slow_enter_alloc()) {
 		if (!cache_refill(s, &p, 1))
 			p = NULL;
 		slow_exit();
@@ -667,10 +668,11 @@ int kmem_cache_destroy(struct kmem_cache *s)
 
 	if (!s)
 		return 0;
-	if (slab_tls.busy || !slow_enter_wait()) {
-		errno = EAGAIN; /* degraded fork child: nothing can go */
+	if (slab_tls.busy || !slow_enter_alloc()) {
+		errno = EAGAIN; /* a fork in progress, or a degraded child */
 		return -1;
 	}
+	slab_deferred_drain(); /* frees deferred from signal handlers */
 	slock_lock(&caches_lock);
 	slock_lock(&s->lock);
 	active = s->active;

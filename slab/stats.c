@@ -267,16 +267,20 @@ static void print_table(struct sink *k)
 
 void slab_stats_print(FILE *f)
 {
-	struct sink k = { .fd = -1, .f = f, .lock = 1 };
+	struct sink k = { .fd = -1, .f = f };
 
 	if (slab_state != SLAB_STATE_READY) {
 		fprintf(f, "slab: allocator not running\n");
 		return;
 	}
-	k.lock = !slab_tls.busy && slow_enter();
+	/*
+	 * No lock while writing to @f: a thread that holds f's lock may
+	 * wait for one of ours (kmem_cache_create() inside flockfile()),
+	 * and I/O may block for long. The figures are read racily, as in
+	 * the signal dump.
+	 */
+	k.lock = 0;
 	print_table(&k);
-	if (k.lock)
-		slow_exit();
 }
 
 static void dump_fd(int fd, int lock)
@@ -287,7 +291,7 @@ static void dump_fd(int fd, int lock)
 }
 
 /* Dumps go to stderr or are appended to SLAB_STATS's file. */
-static void dump(int lock)
+static void dump(void)
 {
 	int fd = STDERR_FILENO;
 
@@ -300,10 +304,7 @@ static void dump(int lock)
 			return;
 		}
 	}
-	lock = lock && !slab_tls.busy && slow_enter();
-	dump_fd(fd, lock);
-	if (lock)
-		slow_exit();
+	dump_fd(fd, 0); /* no lock across write(2): see slab_stats_print() */
 	if (fd != STDERR_FILENO)
 		close(fd);
 }
@@ -314,7 +315,7 @@ static void stats_signal(int sig)
 
 	(void)sig;
 	if (slab_state == SLAB_STATE_READY)
-		dump(0);
+		dump();
 	errno = saved;
 }
 
@@ -514,7 +515,7 @@ __attribute__((destructor)) static void stats_exit(void)
 	if (slab_state != SLAB_STATE_READY)
 		return;
 	if (stats_on == 1)
-		dump(1);
+		dump();
 	if (pub) {
 		snprintf(path, sizeof(path), SLAB_STATS_PATH_FMT,
 			 (int)pub->pid);

@@ -13,7 +13,6 @@
  * exhausted or unavailable) libc's allocator serves it.
  */
 #include <errno.h>
-#include <sched.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -153,20 +152,6 @@ void *__wrap_reallocarray(void *p, size_t n, size_t size)
 	return __wrap_realloc(p, total);
 }
 
-/*
- * Where libc cannot serve an aligned request for us (musl, see glue.h),
- * wait out a fork in progress and try again; NULL (ENOMEM) if the arena
- * still has no room, or in a degraded fork child.
- */
-static void *aligned_retry(size_t align, size_t size)
-{
-	while (__atomic_load_n(&slab_gate_closed, __ATOMIC_ACQUIRE) &&
-	       __atomic_load_n(&slab_state, __ATOMIC_ACQUIRE) ==
-		       SLAB_STATE_READY)
-		sched_yield();
-	return slab_memalign(align, size);
-}
-
 /* @align is a power of two. */
 static void *aligned(size_t align, size_t size)
 {
@@ -175,10 +160,9 @@ static void *aligned(size_t align, size_t size)
 	if (likely(p))
 		return p;
 	if (!SLAB_LIBC_ALIGNED_FALLBACK) {
-		p = aligned_retry(align, size);
-		if (!p)
-			errno = ENOMEM;
-		return p;
+		/* musl (glue.h): the slow paths waited out a fork already. */
+		errno = ENOMEM;
+		return NULL;
 	}
 	slab_count_fallback();
 	LIBC_CALL(p = __real_aligned_alloc(align > sizeof(void *) ?
@@ -210,9 +194,7 @@ int __wrap_posix_memalign(void **memptr, size_t align, size_t size)
 		return EINVAL;
 	p = slab_memalign(align, size);
 	if (unlikely(!p) && !SLAB_LIBC_ALIGNED_FALLBACK) {
-		p = aligned_retry(align, size);
-		if (!p)
-			return ENOMEM;
+		return ENOMEM; /* see aligned() */
 	} else if (unlikely(!p)) {
 		int r;
 
