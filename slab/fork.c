@@ -58,7 +58,6 @@ struct fork_level {
 };
 static __thread struct fork_level fork_stack[FORK_NEST];
 static __thread unsigned int fork_depth;
-static __thread int draining;
 
 static uint64_t mono_ms(void)
 {
@@ -148,6 +147,21 @@ void slab_defer_free(void *p)
 }
 
 /*
+ * Out of line here: gcc 12's UBSan reported a null slab_tls in the copy
+ * of slow_enter()/slow_exit() inlined into slab_deferred_drain() (the
+ * address is the thread's TLS block, never null; not seen elsewhere).
+ */
+static __attribute__((noinline)) int slow_enter_noinline(void)
+{
+	return slow_enter();
+}
+
+static __attribute__((noinline)) void slow_exit_noinline(void)
+{
+	slow_exit();
+}
+
+/*
  * One deferred free, inside a slow section. A kmalloc object is checked
  * for a double free in full (the fast path could not: another copy of
  * it may have been cached meanwhile, or be later on this list). A named
@@ -176,12 +190,12 @@ void slab_deferred_drain(void)
 {
 	void *p, *next;
 
-	if (draining || slab_tls.busy ||
+	if (slab_tls.draining || slab_tls.busy ||
 	    __atomic_load_n(&slab_state, __ATOMIC_ACQUIRE) != SLAB_STATE_READY)
 		return;
-	if (!slow_enter())
+	if (!slow_enter_noinline())
 		return;
-	draining = 1;
+	slab_tls.draining = 1;
 	while ((p = __atomic_exchange_n(&slab_deferred, NULL,
 					__ATOMIC_ACQUIRE))) {
 		for (; p; p = next) {
@@ -192,8 +206,8 @@ void slab_deferred_drain(void)
 			deferred_free_one(p);
 		}
 	}
-	draining = 0;
-	slow_exit();
+	slab_tls.draining = 0;
+	slow_exit_noinline();
 }
 
 /*

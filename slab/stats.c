@@ -16,10 +16,13 @@
  * signal handler (figures are read racily there).
  *
  * SLAB_OPTIONS=publish: keep /dev/shm/slab-<pid> up to date (at most every
- * PUBLISH_MS, from slow paths, and at start-up); removed at exit.
+ * PUBLISH_MS from slow paths, and every PUBLISH_MS from a publisher thread
+ * that blocks all signals, so that an idle program is shown as it is);
+ * removed at exit.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,6 +47,8 @@ static struct slab_stats_file *pub;
 static size_t pub_size;
 static uint64_t pub_last_ms;
 static int pub_busy;
+static int publisher_on; /* a publisher thread runs in this process */
+static void publisher_start(void);
 
 static uint64_t realtime_ms(void)
 {
@@ -388,6 +393,7 @@ void stats_publish(int force)
 {
 	struct collect c;
 	uint64_t now = realtime_ms();
+	int child_first = 0;
 
 	if (!force && now - pub_last_ms < PUBLISH_MS)
 		return;
@@ -401,6 +407,7 @@ void stats_publish(int force)
 		slow_exit();
 		goto out;
 	}
+	child_first = !__atomic_load_n(&publisher_on, __ATOMIC_ACQUIRE);
 	pub_last_ms = now;
 	__atomic_store_n(&pub->seq, pub->seq + 1, __ATOMIC_RELEASE);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -415,6 +422,9 @@ void stats_publish(int force)
 	slow_exit();
 out:
 	__atomic_store_n(&pub_busy, 0, __ATOMIC_RELEASE);
+	/* A fork child's first publication: outside every lock of ours. */
+	if (child_first && !slab_tls.slow && !slab_tls.busy)
+		publisher_start();
 }
 
 /* ---- start-up, exit, fork ---- */
@@ -502,10 +512,55 @@ void stats_init(void)
 }
 
 /* After start-up completes (the publish path takes locks). */
+/*
+ * The publisher: with SLAB_OPTIONS=publish a thread of ours refreshes the
+ * file every PUBLISH_MS, so that slabinfo -p shows a program that went
+ * idle (a server waiting for requests) as it is, not as it was at its
+ * last slow path. It blocks every signal (it never runs the program's
+ * handlers) and only sleeps and publishes. A fork child, which has no
+ * such thread, starts its own at its first publication.
+ */
+
+static void *publisher(void *arg)
+{
+	struct timespec ts = { 0, PUBLISH_MS * 1000000L };
+
+	(void)arg;
+	for (;;) {
+		nanosleep(&ts, NULL);
+		stats_publish(1);
+	}
+	return NULL;
+}
+
+static void publisher_start(void)
+{
+	pthread_attr_t a;
+	sigset_t all, old;
+	pthread_t t;
+	int e;
+
+	if (__atomic_exchange_n(&publisher_on, 1, __ATOMIC_ACQ_REL))
+		return;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&a, 128 << 10);
+	e = pthread_create(&t, &a, publisher, NULL);
+	pthread_attr_destroy(&a);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e)
+		slab_warn("SLAB_OPTIONS=publish: cannot start the publisher thread (%s): the file is refreshed from slow paths only",
+			  strerror(e));
+}
+
 void stats_started(void)
 {
-	if (slab_opt.publish)
+	if (slab_opt.publish) {
 		stats_publish(1);
+		publisher_start();
+	}
 }
 
 __attribute__((destructor)) static void stats_exit(void)
@@ -537,4 +592,5 @@ void stats_fork_child(void)
 	 */
 	pub_last_ms = realtime_ms();
 	pub_busy = 0;
+	publisher_on = 0; /* the parent's thread is not in the child */
 }

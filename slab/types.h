@@ -163,6 +163,7 @@ struct slab_tls {
 	uint16_t busy;      /* locks held + non-restartable sections */
 	uint16_t slow;      /* slow-section depth (lock.h, the fork gate) */
 	uint16_t gating;    /* entering or leaving the outermost section */
+	uint8_t draining;   /* in slab_deferred_drain() */
 	int saved_errno;    /* errno at the outermost slow_enter() */
 	char *tcache;       /* fallback per-thread region */
 	struct slab *kept;  /* SPAN_KEPT run for the next large malloc */

@@ -260,6 +260,24 @@ static const char *mode_name(enum slab_rseq_mode m)
 
 const char *unit_argv0;
 
+/*
+ * unit-tests --probe-idle: allocate 100,000 objects of 100 bytes at once,
+ * say so on stdout, then sit idle for 3 s (test_trust.c reads what this
+ * process publishes meanwhile).
+ */
+static int probe_idle(void)
+{
+	static void *v[100000];
+	unsigned int i;
+
+	for (i = 0; i < 100000; i++)
+		v[i] = malloc(100);
+	printf("allocated\n");
+	fflush(stdout);
+	sleep(3);
+	return !v[99999];
+}
+
 /* unit-tests --probe-options: start, print the options in force, exit. */
 static int probe_options(void)
 {
@@ -286,6 +304,8 @@ int main(int argc, char **argv)
 	unit_argv0 = argv[0];
 	if (argc > 1 && !strcmp(argv[1], "--probe-options"))
 		return probe_options();
+	if (argc > 1 && !strcmp(argv[1], "--probe-idle"))
+		return probe_idle();
 	/* Tests that expect an abort must not leave core files behind. */
 	setrlimit(RLIMIT_CORE, &no_core);
 	free(malloc(1));

@@ -7,6 +7,7 @@
  * frees, the fork gate and its degraded child.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "glue.h"
+#include "slab_stats.h"
 #include "unit.h"
 
 START_TEST(mm_cid_decision)
@@ -261,6 +263,55 @@ START_TEST(fork_deadline_degrades)
 }
 END_TEST
 
+/*
+ * A program that allocates and then goes idle is shown as it is by its
+ * published file (SLAB_OPTIONS=publish): within the 200 ms refresh, not
+ * as it was at its last slow path (issue 8, defect 11).
+ */
+START_TEST(publish_idle_is_current)
+{
+	const struct slab_stats_file *f;
+	char path[64], buf[32];
+	uint64_t objs = 0;
+	unsigned int i;
+	int fds[2], fd, st;
+	pid_t pid;
+	ssize_t n;
+
+	unit_outside();
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (!pid) {
+		dup2(fds[1], STDOUT_FILENO);
+		close(fds[0]);
+		setenv("SLAB_OPTIONS", "publish", 1);
+		execl(unit_argv0, unit_argv0, "--probe-idle", (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	n = read(fds[0], buf, sizeof(buf));
+	ck_assert_int_gt(n, 0);
+	usleep(700 * 1000); /* idle for more than three refreshes */
+	snprintf(path, sizeof(path), SLAB_STATS_PATH_FMT, (int)pid);
+	fd = open(path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	f = mmap(NULL, 1 << 20, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	ck_assert(f != MAP_FAILED);
+	for (i = 0; i < f->nr_caches; i++)
+		if (!strcmp(f->caches[i].name, "kmalloc-112"))
+			objs = f->caches[i].active_objs;
+	munmap((void *)f, 1 << 20);
+	kill(pid, SIGTERM); /* no destructor runs: remove its file here */
+	waitpid(pid, &st, 0);
+	unlink(path);
+	close(fds[0]);
+	ck_assert_msg(objs >= 100000, "idle program shows %llu objects",
+		      (unsigned long long)objs);
+}
+END_TEST
+
 Suite *trust_suite(void)
 {
 	Suite *s = suite_create("trust");
@@ -274,6 +325,7 @@ Suite *trust_suite(void)
 	tcase_add_test(tc, free_keeps_errno);
 	tcase_add_test(tc, deferred_frees_drain);
 	tcase_add_test(tc, fork_deadline_degrades);
+	tcase_add_test(tc, publish_idle_is_current);
 	suite_add_tcase(s, tc);
 	return s;
 }
