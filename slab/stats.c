@@ -422,8 +422,12 @@ void stats_publish(int force)
 	slow_exit();
 out:
 	__atomic_store_n(&pub_busy, 0, __ATOMIC_RELEASE);
-	/* A fork child's first publication: outside every lock of ours. */
-	if (child_first && !slab_tls.slow && !slab_tls.busy)
+	/*
+	 * A fork child's first publication, outside every lock of ours (it
+	 * may be inside a slow section: a fork elsewhere in the child then
+	 * waits for this pthread_create(), which waits for nothing of ours).
+	 */
+	if (child_first && !slab_tls.busy)
 		publisher_start();
 }
 
