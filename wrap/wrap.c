@@ -61,14 +61,12 @@ void *__wrap_malloc(size_t size)
  */
 static __attribute__((noinline)) void libc_free(void *p)
 {
-	int e;
+	int e = errno;
 
-	if (unlikely(__atomic_load_n(&slab_libc_fallbacks, __ATOMIC_RELAXED))) {
+	if (unlikely(__atomic_load_n(&slab_libc_fallbacks, __ATOMIC_RELAXED)))
 		LIBC_CALL(__real_free(p));
-		return;
-	}
-	e = errno;
-	__real_free(p);
+	else
+		__real_free(p);
 	errno = e;
 }
 
