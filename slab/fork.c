@@ -183,7 +183,7 @@ static void deferred_free_one(void *p)
 		else if (s->slot < 0 && (s->flags & SLAB_POISON))
 			memset(p, 0x6b, sizeof(void *));
 	}
-	slab_free_now(p);
+	slab_free_arena(p);
 }
 
 void slab_deferred_drain(void)
@@ -328,8 +328,12 @@ static void fork_child(void)
 		slab_bug("fork child: the allocator's state is not the parent's (largest class %u)",
 			 kmalloc_size[NR_KMALLOC - 1]);
 	__atomic_store_n(&slab_gate_closed, 0, __ATOMIC_SEQ_CST);
-	if (st == SLAB_STATE_READY)
-		percpu_fork_child();
+	/*
+	 * The per-thread stacks and kept runs of the threads that did not
+	 * survive stay as they are, lost: they are not gated (a push or pop
+	 * may be half done in the copy), and handing their objects out again
+	 * gave one object two owners. glibc leaves its tcaches so too.
+	 */
 	if (__atomic_load_n(&slab_deferred, __ATOMIC_RELAXED))
 		slab_deferred_drain();
 }

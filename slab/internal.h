@@ -25,6 +25,16 @@
 #define SLAB_DEBUG 0
 #endif
 
+/* A 64-bit finaliser (splitmix64): secrets and hints from AT_RANDOM. */
+static inline uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
 /* ---- init.c: start-up, options, fork handlers ---- */
 
 struct slab_options {
@@ -269,8 +279,6 @@ enum slab_rseq_mode percpu_mode(const char **why) __hidden;
  */
 int rseq_has_mm_cid(unsigned long feature_size,
 		    unsigned int rseq_size) __hidden;
-/* In a fork child: give back the per-thread stacks of vanished threads. */
-void percpu_fork_child(void) __hidden;
 /*
  * Double free: @p, a kmalloc object being freed, carries the free key.
  * Aborts if it is already free (a per-CPU or per-thread stack, the depot,
@@ -338,10 +346,8 @@ void *slab_alloc_large(size_t size, size_t align) __hidden;
 /* Give this thread's kept large run back to the page heap (thread exit). */
 void slab_large_release(void) __hidden;
 void *slab_memalign(size_t align, size_t size) __hidden;
-/* @p is in the arena: free it or report misuse. */
+/* @p is in the arena: free it or report misuse. No free-key check. */
 void slab_free_arena(void *p) __hidden;
-/* The same, from the deferred list: no free-key check (already done). */
-void slab_free_now(void *p) __hidden;
 size_t slab_usable_arena(const void *p) __hidden;
 /* The same, naming @op (the caller) if @p is not an object start. */
 size_t slab_usable_op(const void *p, const char *op) __hidden;

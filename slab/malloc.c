@@ -260,18 +260,6 @@ void slab_free_arena(void *p)
 	slow_exit();
 }
 
-void slab_free_now(void *p)
-{
-	struct slab *sl = virt_to_slab(p);
-
-	if (sl && sl->kind == SPAN_SLAB && sl->fast_end &&
-	    slab_obj_index(sl, p) >= 0) {
-		cache_free(sl->cache, p);
-		return;
-	}
-	slab_free_arena(p);
-}
-
 size_t slab_usable_arena(const void *p)
 {
 	return slab_usable_op(p, "malloc_usable_size");

@@ -113,8 +113,7 @@ static void *arena_hint(void)
 		memcpy(&a, r + 4, 8);
 		x ^= a;
 	}
-	x = (x ^ (x >> 29)) * 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 32;
+	x = mix64(x);
 	return (void *)(uintptr_t)((16ULL << 40) + ((x % 8192) << 32));
 }
 
@@ -127,7 +126,7 @@ static void *reserve(void *at, size_t len, int flags)
 int pageheap_init(size_t size)
 {
 	size_t first, max = size & ~(COMMIT_STEP - 1), avail, pm_len;
-	void *p = MAP_FAILED;
+	void *p = MAP_FAILED, *hint;
 	char *map;
 
 	/*
@@ -163,9 +162,10 @@ int pageheap_init(size_t size)
 		return -1;
 	}
 	/* One PROT_NONE page below the arena, never made accessible. */
+	hint = arena_hint();
 	for (; first >= ARENA_MIN_BYTES; first /= 2) {
 		first &= ~(COMMIT_STEP - 1);
-		p = reserve(arena_hint(), first + PAGE_SIZE, 0);
+		p = reserve(hint, first + PAGE_SIZE, 0);
 		if (p != MAP_FAILED)
 			break;
 	}

@@ -164,15 +164,6 @@ asm(".pushsection .data\n\t"
 long slab_rseq_off, slab_idx_off;
 #endif
 
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
 /*
  * A per-process secret; never zero. From the kernel's AT_RANDOM bytes
  * (which libc also uses for its stack guard), mixed so that a key read
@@ -619,17 +610,6 @@ static void thread_exit(void *arg)
 		slow_exit();
 }
 
-/*
- * In a fork child the per-thread stacks of the threads that did not
- * survive stay as they are, and are lost: they are not gated (a busy
- * push or pop may be half done in the copy), so handing their objects out
- * again could give one object to two owners. glibc leaves its tcaches of
- * vanished threads the same way.
- */
-void percpu_fork_child(void)
-{
-}
-
 /* ---- slow paths ---- */
 
 static void *central_alloc(struct kmem_cache *s)
@@ -647,12 +627,10 @@ static void *alloc_inside(struct slab_tls *t, struct kmem_cache *s)
 
 	switch (t->state) {
 	case TS_NEW:
+		/* A new per-thread stack is empty: only rseq has one to pop. */
 		thread_setup(t);
-		if (t->state == TS_TCACHE) {
-			p = tcache_pop(t, s);
-			return p ? p : tcache_refill(t, s);
-		}
-		return t->state == TS_RSEQ ? cache_alloc(s) : central_alloc(s);
+		return t->state == TS_RSEQ ? cache_alloc(s) :
+					     alloc_inside(t, s);
 	case TS_RSEQ:
 		if (s->nobj == 1)
 			flush_large(s, 1);
@@ -731,14 +709,7 @@ void cache_free_slow(struct kmem_cache *s, void *p)
 	switch (t->state) {
 	case TS_NEW:
 		thread_setup(t);
-		if (t->state == TS_TCACHE) {
-			if (!tcache_push(t, s, p))
-				tcache_drain(t, s, p);
-		} else if (t->state == TS_RSEQ) {
-			cache_free(s, p);
-		} else {
-			cache_drain(s, &p, 1);
-		}
+		cache_free(s, p); /* in the state just chosen */
 		break;
 	case TS_RSEQ:
 		n = rseq_pop_batch(&slab_fast, (unsigned int)s->slot, buf,
