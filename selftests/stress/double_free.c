@@ -152,48 +152,23 @@ static const struct dcase cases[] = {
 	{ "freed by main, again by a thread, 32 bytes", cross_thread, 32, 1 },
 };
 
+static void run_one(void *arg)
+{
+	const struct dcase *c = arg;
+
+	c->fn(c->size);
+}
+
 /* Run one case in a child; 0 when it was caught as it must be. */
 static int run_case(const struct dcase *c)
 {
 	char out[4096], ptr[32];
-	size_t len = 0;
-	int pfd[2], st;
-	pid_t pid;
+	size_t len;
+	int st;
 
 	*victim = NULL;
-	if (pipe(pfd))
-		fail("pipe: %s", strerror(errno));
-	pid = fork();
-	if (pid < 0)
-		fail("fork: %s", strerror(errno));
-	if (pid == 0) {
-		struct rlimit rl = { 0, 0 };
-
-		setrlimit(RLIMIT_CORE, &rl);
-		signal(SIGABRT, SIG_DFL);
-		alarm(20);
-		close(pfd[0]);
-		dup2(pfd[1], STDERR_FILENO);
-		close(pfd[1]);
-		c->fn(c->size);
-		_exit(0);
-	}
-	close(pfd[1]);
-	for (;;) {
-		ssize_t n = read(pfd[0], out + len, sizeof(out) - 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0 || (len += n) == sizeof(out) - 1)
-			break;
-	}
-	out[len] = 0;
-	close(pfd[0]);
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			fail("waitpid: %s", strerror(errno));
-	while (len && out[len - 1] == '\n')
-		out[--len] = 0;
+	st = run_captured(run_one, (void *)c, out, sizeof(out));
+	len = strlen(out);
 	if (WIFEXITED(st)) {
 		errmsg("FAIL: ", "%s: not caught: child exited %d%s%s", c->name,
 		       WEXITSTATUS(st), len ? "; stderr: " : "", out);

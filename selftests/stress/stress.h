@@ -531,15 +531,13 @@ static void __maybe_unused check_rseq_mode(void)
 
 /* ------------------------------------------------------------------ */
 /*
- * Run @fn in a child with stderr captured and expect SIGABRT plus a
- * message containing "slab" (with slab; any fatal signal without it).
- * Returns 0 when it did, 1 when the child exited normally (@status_out
- * gets the exit code), -1 on any other outcome (reported).
+ * Run @fn(@arg) in a child (no core file, SIGABRT default, 20 s alarm)
+ * with its stderr captured into @out (@cap bytes, NUL-terminated, the
+ * trailing newline dropped). Returns the child's wait status.
  */
-static int __maybe_unused expect_abort(const char *what, void (*fn)(void *),
-				       void *arg, int *status_out)
+static int __maybe_unused run_captured(void (*fn)(void *), void *arg,
+				       char *out, size_t cap)
 {
-	char out[4096];
 	size_t len = 0;
 	int pfd[2], st;
 	pid_t pid;
@@ -564,23 +562,40 @@ static int __maybe_unused expect_abort(const char *what, void (*fn)(void *),
 	}
 	close(pfd[1]);
 	for (;;) {
-		ssize_t n = read(pfd[0], out + len, sizeof(out) - 1 - len);
+		ssize_t n = read(pfd[0], out + len, cap - 1 - len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;
 		len += n;
-		if (len == sizeof(out) - 1)
-			len = sizeof(out) / 2; /* keep reading, keep head */
+		if (len == cap - 1)
+			len = cap / 2; /* keep reading, keep head */
 	}
 	out[len] = 0;
 	close(pfd[0]);
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
 			fail("waitpid: %s", strerror(errno));
-	if (len && out[len - 1] == '\n')
+	while (len && out[len - 1] == '\n')
 		out[--len] = 0;
+	return st;
+}
+
+/*
+ * Run @fn in a child with stderr captured and expect SIGABRT plus a
+ * message containing "slab" (with slab; any fatal signal without it).
+ * Returns 0 when it did, 1 when the child exited normally (@status_out
+ * gets the exit code), -1 on any other outcome (reported).
+ */
+static int __maybe_unused expect_abort(const char *what, void (*fn)(void *),
+				       void *arg, int *status_out)
+{
+	char out[4096];
+	size_t len;
+	int st = run_captured(fn, arg, out, sizeof(out));
+
+	len = strlen(out);
 	if (WIFEXITED(st)) {
 		if (status_out)
 			*status_out = WEXITSTATUS(st);
