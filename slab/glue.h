@@ -23,6 +23,7 @@ void *__real_realloc(void *ptr, size_t size);
 void *__real_aligned_alloc(size_t align, size_t size);
 int __real_posix_memalign(void **memptr, size_t align, size_t size);
 size_t __real_malloc_usable_size(void *ptr);
+int __real_malloc_trim(size_t pad);
 ssize_t __real_getdelim(char **lineptr, size_t *n, int delim, FILE *stream);
 ssize_t __real___getdelim(char **lineptr, size_t *n, int delim, FILE *stream);
 

@@ -14,6 +14,10 @@
  *   arena=SIZE                  address space to reserve (default 64g)
  *   dirty_max=SIZE              free resident memory kept (default 16m)
  *   purge_ms=N                  purge free memory older than N ms (1000)
+ *   cpu_cache=SIZE              objects one per-CPU or per-thread cache
+ *                               may hold, in bytes (default 2m)
+ *   cpu_idle_ms=N               give back per-CPU caches unused for N ms
+ *                               (default 1000; 0: never)
  *   publish                     keep /dev/shm/slab-<pid> for slabinfo -p
  *   debug                       no per-CPU/per-thread stacks and no depot:
  *                               every free reaches its slab, so every
@@ -43,6 +47,8 @@ struct slab_options slab_opt = {
 	.arena_size = 64UL << 30,
 	.dirty_max = 16UL << 20,
 	.purge_ms = 1000,
+	.cpu_cache = 2UL << 20,
+	.cpu_idle_ms = 1000,
 };
 int slab_state;
 
@@ -83,6 +89,15 @@ static int parse_size(const char *v, size_t len, size_t *out)
 	if (n > SIZE_MAX >> shift)
 		return -1;
 	*out = n << shift;
+	return 0;
+}
+
+/* A plain number of milliseconds, at most an hour: no k/m/g suffix. */
+static int parse_ms(const char *v, size_t len, size_t *out)
+{
+	if (!len || v[len - 1] < '0' || v[len - 1] > '9' ||
+	    parse_size(v, len, out) || *out > 3600000)
+		return -1;
 	return 0;
 }
 
@@ -129,11 +144,17 @@ static void parse_option(const char *opt, size_t len)
 		else
 			goto bad;
 	} else if (match(opt, klen, "purge_ms")) {
-		/* A plain number of milliseconds: no k/m/g suffix here. */
-		if (!vlen || (v[vlen - 1] < '0' || v[vlen - 1] > '9') ||
-		    parse_size(v, vlen, &n) || n > 3600000)
+		if (parse_ms(v, vlen, &n))
 			goto bad;
 		slab_opt.purge_ms = (unsigned int)n;
+	} else if (match(opt, klen, "cpu_idle_ms")) {
+		if (parse_ms(v, vlen, &n))
+			goto bad;
+		slab_opt.cpu_idle_ms = (unsigned int)n;
+	} else if (match(opt, klen, "cpu_cache")) {
+		if (parse_size(v, vlen, &n) || n > (1UL << 30))
+			goto bad;
+		slab_opt.cpu_cache = n;
 	} else {
 		slab_warn("SLAB_OPTIONS: unknown option '%.*s' ignored",
 			  (int)len, opt);
@@ -277,4 +298,30 @@ void slab_validate(void)
 		cache_validate(s);
 	slock_unlock(&caches_lock);
 	slow_exit();
+}
+
+int slab_trim(void)
+{
+	struct pageheap_stats before, after;
+	struct kmem_cache *s;
+	unsigned long objs;
+	unsigned int i;
+
+	if (slab_state != SLAB_STATE_READY || slab_tls.busy)
+		return 0;
+	if (!slow_enter_alloc())
+		return 0;
+	pageheap_get_stats(&before);
+	objs = percpu_trim();
+	slab_large_release();
+	for (i = 0; i < NR_KMALLOC; i++)
+		cache_shrink(&kmalloc_caches[i]);
+	slock_lock(&caches_lock);
+	for (s = named_caches; s; s = s->next_named)
+		cache_shrink(s);
+	slock_unlock(&caches_lock);
+	pageheap_purge(1);
+	pageheap_get_stats(&after);
+	slow_exit();
+	return objs || after.purged_bytes != before.purged_bytes;
 }

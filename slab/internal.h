@@ -42,6 +42,8 @@ struct slab_options {
 	size_t arena_size;     /* bytes to reserve */
 	size_t dirty_max;      /* free resident bytes kept before purging */
 	unsigned int purge_ms; /* age after which free pages are purged */
+	size_t cpu_cache;      /* bytes of objects a per-CPU cache may hold */
+	unsigned int cpu_idle_ms; /* drain per-CPU caches idle this long */
 	int publish;           /* keep /dev/shm/slab-<pid> up to date */
 	int debug; /* no object caching: every free checked at its slab */
 };
@@ -296,6 +298,20 @@ struct slock *tcache_lock_of(void) __hidden;
 int percpu_thread_hooked(void) __hidden;
 /* Objects cached in the per-CPU and per-thread layers for slot @slot. */
 unsigned long percpu_cached(int slot) __hidden;
+/* Idle per-CPU regions given back (percpu.c). */
+struct percpu_stats {
+	unsigned long idle_drains;  /* regions drained by another thread */
+	unsigned long drained_objs; /* objects they gave back */
+	unsigned long steals;       /* capacities halved for another class */
+};
+extern struct percpu_stats percpu_stat __hidden;
+/* Drain per-CPU regions idle since the last scan (publisher thread). */
+void percpu_scan_idle(void) __hidden;
+/* malloc_trim(): drain every region and this thread's cache; in a slow
+ * section. Returns the objects given back. */
+unsigned long percpu_trim(void) __hidden;
+/* 1 membarrier usable, -1 not, 0 not tried yet. */
+int percpu_membarrier(void) __hidden;
 
 /* A cache with a per-CPU slot: rseq pop, else the slow path. */
 static inline void *cache_alloc(struct kmem_cache *s)
@@ -427,8 +443,7 @@ static __always_inline void slab_free(void *p)
 		if (unlikely(((uint64_t *)p)[1] == key))
 			goto keyed; /* a tail call: no frame here */
 		((uint64_t *)p)[1] = key;
-		rseq_push_base_or_goto(&slab_fast, sl->cpu_base, sl->cpu_cap, p,
-				       slow);
+		rseq_push_base_or_goto(&slab_fast, sl->cpu_base, p, slow);
 		return;
 	}
 other:

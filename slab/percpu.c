@@ -124,13 +124,13 @@ static unsigned int possible_cpus(void)
 
 static void layout_slots(void)
 {
-	uint32_t off = 8;
+	uint32_t off = REGION_HDR + 8;
 	unsigned int i;
 
 	for (i = 0; i < NR_CPU_SLOTS; i++) {
 		slab_fast.slot_off[i] = off;
 		if (i < NR_KMALLOC)
-			off += (slab_fast.slot_cap[i] + 1) * 8;
+			off += (slab_fast.slot_max[i] + 1) * 8;
 		SLAB_BUG_ON(off > REGION_SIZE - sizeof(struct tcache_meta));
 	}
 }
@@ -375,23 +375,388 @@ static inline uint32_t *slot_count(char *region, unsigned int slot)
 	return (uint32_t *)(region + slab_fast.slot_off[slot] - 8);
 }
 
+static inline uint32_t *slot_cap(char *region, unsigned int slot)
+{
+	return (uint32_t *)(region + slab_fast.slot_off[slot] - 4);
+}
+
 static inline void **slot_objs(char *region, unsigned int slot)
 {
 	return (void **)(region + slab_fast.slot_off[slot]);
 }
 
-static void tcache_flush(char *r)
+static inline struct region_hdr *region_hdr(char *region)
 {
+	return (struct region_hdr *)region;
+}
+
+static inline char *cpu_region(unsigned int idx)
+{
+	return slab_fast.percpu_base + ((size_t)idx << REGION_SHIFT);
+}
+
+/* The region of the CPU (or mm_cid) this thread runs on now; racy. */
+static char *this_region(void)
+{
+	uint32_t idx;
+
+	/* cppcheck-suppress nullPointerArithmetic */
+	idx = *(volatile uint32_t *)(thread_pointer() + slab_idx_off);
+	return idx < slab_fast.ncpus ? cpu_region(idx) : NULL;
+}
+
+/* ---- capacities and the byte bound (design.md) ---- */
+
+/* Bytes of objects region @r may hold: the sum of cap * size. */
+static size_t region_bytes(char *r)
+{
+	size_t sum = 0;
+	unsigned int i;
+
+	for (i = 0; i < NR_KMALLOC; i++)
+		sum += (size_t)__atomic_load_n(slot_cap(r, i),
+					       __ATOMIC_RELAXED) *
+		       kmalloc_size[i];
+	return sum;
+}
+
+/*
+ * Change the capacity of @slot in @r from @old to @newcap; only the
+ * region's owner does. rseq: a critical section that fails if the thread
+ * moved, the region is stopped or the count does not fit. Per-thread
+ * region: the owner is the only writer (busy keeps handlers out).
+ */
+static int set_cap(char *r, unsigned int slot, uint32_t old, uint32_t newcap,
+		   int rseq)
+{
+	int ok = 0;
+
+	if (rseq)
+		return rseq_set_cap(&slab_fast, slot,
+				    r + slab_fast.slot_off[slot],
+				    &region_hdr(r)->stopped, old, newcap);
+	busy_inc();
+	if (*slot_cap(r, slot) == old && *slot_count(r, slot) <= newcap) {
+		__atomic_store_n(slot_cap(r, slot), newcap, __ATOMIC_RELAXED);
+		ok = 1;
+	}
+	busy_dec();
+	return ok;
+}
+
+/* Take up to @n objects off the top of @slot in @r (its owner). */
+static unsigned long slot_take(char *r, unsigned int slot, void **buf,
+			       unsigned long n, int rseq)
+{
+	uint32_t *cnt = slot_count(r, slot);
+
+	if (rseq)
+		return rseq_pop_batch(&slab_fast, slot, buf, n);
+	busy_inc();
+	if (n > *cnt)
+		n = *cnt;
+	__atomic_store_n(cnt, *cnt - (uint32_t)n, __ATOMIC_RELAXED);
+	memcpy(buf, slot_objs(r, slot) + *cnt, n * sizeof(void *));
+	busy_dec();
+	return n;
+}
+
+/*
+ * Make room in @r for @need more bytes of @slot's objects: the stack with
+ * the most committed bytes, if it has more than @mine (what @slot would
+ * have), gives half its objects back to their slabs and halves its
+ * capacity. Holding no lock; the objects go back under their cache's.
+ */
+static void region_steal(char *r, unsigned int slot, size_t mine, int rseq)
+{
+	void *buf[MAX_BATCH];
+	unsigned int i, victim = NR_KMALLOC;
+	size_t most = mine, b;
+	uint32_t cap, half, cnt;
+	unsigned long n, k;
+
+	for (i = 0; i < NR_KMALLOC; i++) {
+		b = (size_t)__atomic_load_n(slot_cap(r, i), __ATOMIC_RELAXED) *
+		    kmalloc_size[i];
+		if (i != slot && b > most) {
+			most = b;
+			victim = i;
+		}
+	}
+	if (victim == NR_KMALLOC)
+		return;
+	cap = __atomic_load_n(slot_cap(r, victim), __ATOMIC_RELAXED);
+	half = cap / 2;
+	cnt = __atomic_load_n(slot_count(r, victim), __ATOMIC_RELAXED);
+	for (n = cnt > half ? cnt - half : 0; n; n -= k) {
+		k = slot_take(r, victim, buf, n < MAX_BATCH ? n : MAX_BATCH,
+			      rseq);
+		if (!k)
+			break;
+		cache_release(&kmalloc_caches[victim], buf, k);
+	}
+	if (set_cap(r, victim, cap, half, rseq))
+		__atomic_fetch_add(&percpu_stat.steals, 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * A miss on @slot in @r (an empty stack on malloc, a full one on free):
+ * grow its capacity, from 1/8 of slot_max, doubling to slot_max, within
+ * the region's byte bound (cpu_cache=). Returns 1 if it grew.
+ */
+static int slot_grow(char *r, unsigned int slot, int rseq)
+{
+	uint32_t cap = __atomic_load_n(slot_cap(r, slot), __ATOMIC_RELAXED);
+	uint32_t max = slab_fast.slot_max[slot], want, room, cnt;
+	size_t size = kmalloc_size[slot], used, bound = slab_opt.cpu_cache;
+
+	if (cap >= max ||
+	    __atomic_load_n(&region_hdr(r)->stopped, __ATOMIC_ACQUIRE))
+		return 0;
+	want = cap ? cap * 2 : max / 8;
+	/* Objects left in a stack whose stop failed (region_stop()). */
+	cnt = __atomic_load_n(slot_count(r, slot), __ATOMIC_RELAXED);
+	want = want < cnt ? cnt : want;
+	want = want < 1 ? 1 : want > max ? max : want;
+	used = region_bytes(r);
+	if (used + (size_t)(want - cap) * size > bound) {
+		region_steal(r, slot, (size_t)want * size, rseq);
+		used = region_bytes(r);
+		room = used < bound ? (uint32_t)((bound - used) / size) : 0;
+		if (want - cap > room)
+			want = cap + room;
+		if (want <= cap)
+			return 0;
+	}
+	return set_cap(r, slot, cap, want, rseq);
+}
+
+/* Objects moved per refill or drain: half the current capacity. */
+static unsigned long batch_of(struct kmem_cache *s, char *r)
+{
+	uint32_t cap = r ? __atomic_load_n(slot_cap(r, (unsigned int)s->slot),
+					   __ATOMIC_RELAXED) :
+			   0;
+	unsigned long b = cap / 2;
+
+	return b < 1 ? 1 : b > s->batch ? s->batch : b;
+}
+
+/* ---- giving idle regions back (design.md) ---- */
+
+#ifndef SYS_membarrier
+#define SYS_membarrier 324
+#endif
+#define MB_PRIVATE_EXPEDITED_RSEQ	   (1 << 7)
+#define MB_REGISTER_PRIVATE_EXPEDITED_RSEQ (1 << 8)
+#define MB_FLAG_CPU			   (1 << 0)
+
+struct percpu_stats percpu_stat;
+static struct slock drain_lock; /* scans and trims; before cache locks */
+static uint64_t *region_sig;    /* per region: signature at the last scan */
+static uint64_t last_scan_ms;
+static int membarrier_state; /* 0 not tried, 1 registered, -1 unavailable */
+
+static uint64_t coarse_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Under drain_lock. Registration is lazy: it may take a grace period. */
+static int membarrier_ready(void)
+{
+	if (!membarrier_state)
+		membarrier_state =
+			syscall(SYS_membarrier,
+				MB_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0) == 0 ?
+				1 :
+				-1;
+	return membarrier_state > 0;
+}
+
+/* Restart every rseq critical section on @idx's CPU (all in mm_cid mode). */
+static int restart_sections(unsigned int idx)
+{
+	int cpu = mode == SLAB_RSEQ_CPU_ID;
+
+	if (syscall(SYS_membarrier, MB_PRIVATE_EXPEDITED_RSEQ,
+		    cpu ? MB_FLAG_CPU : 0, cpu ? (int)idx : 0) == 0)
+		return 1;
+	/* A fork child may need its own registration. */
+	if (errno == EPERM &&
+	    syscall(SYS_membarrier, MB_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0,
+		    0) == 0 &&
+	    syscall(SYS_membarrier, MB_PRIVATE_EXPEDITED_RSEQ,
+		    cpu ? MB_FLAG_CPU : 0, cpu ? (int)idx : 0) == 0)
+		return 1;
+	return 0;
+}
+
+static int caps_zero(char *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < NR_KMALLOC; i++)
+		if (__atomic_load_n(slot_cap(r, i), __ATOMIC_ACQUIRE))
+			return 0;
+	return 1;
+}
+
+/*
+ * Stop region @idx: afterwards no thread pops, pushes or changes a
+ * capacity in it until region_start(). Returns 0 (region left to its
+ * owner, counts untouched) if the kernel would not restart its sections.
+ */
+static int region_stop(char *r, unsigned int idx)
+{
+	unsigned int i, round;
+
+	__atomic_store_n(&region_hdr(r)->stopped, 1, __ATOMIC_SEQ_CST);
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < NR_KMALLOC; i++)
+			__atomic_store_n(slot_cap(r, i), 0, __ATOMIC_SEQ_CST);
+		if (!restart_sections(idx))
+			break;
+		/* A capacity update that committed before the barrier? */
+		if (caps_zero(r))
+			return 1;
+	}
+	__atomic_store_n(&region_hdr(r)->stopped, 0, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* @r is stopped: give its objects back to their slabs, then restart it. */
+static unsigned long region_drain(char *r)
+{
+	unsigned long total = 0;
+	unsigned int i;
+	uint32_t n;
+
+	for (i = 0; i < NR_KMALLOC; i++) {
+		n = __atomic_load_n(slot_count(r, i), __ATOMIC_ACQUIRE);
+		if (n > slab_fast.slot_max[i])
+			slab_bug("region %p: %s stack holds %u objects, room for %u",
+				 (void *)r, kmalloc_caches[i].name, n,
+				 slab_fast.slot_max[i]);
+		if (!n)
+			continue;
+		cache_release(&kmalloc_caches[i], slot_objs(r, i), n);
+		__atomic_store_n(slot_count(r, i), 0, __ATOMIC_RELAXED);
+		total += n;
+	}
+	/* Capacities stay 0: the owner starts again from small ones. */
+	__atomic_store_n(&region_hdr(r)->stopped, 0, __ATOMIC_RELEASE);
+	return total;
+}
+
+/* 0 for a region with no objects, else a hash of its counts. */
+static uint64_t region_signature(char *r)
+{
+	uint64_t h = 0, n, any = 0;
+	unsigned int i;
+
+	for (i = 0; i < NR_KMALLOC; i++) {
+		n = __atomic_load_n(slot_count(r, i), __ATOMIC_RELAXED);
+		any |= n;
+		h = (h ^ n) * 0x100000001b3ULL;
+	}
+	return any ? h | 1 : 0;
+}
+
+/*
+ * Drain the regions that did not change since the last scan (@all: every
+ * region). In a slow section, holding no lock. Returns objects returned.
+ */
+static unsigned long regions_scan(int all)
+{
+	unsigned long total = 0;
+	unsigned int c;
+	uint64_t sig;
+	char *r;
+
+	if (!slab_fast.ncpus || mode == SLAB_RSEQ_FAKE)
+		return 0;
+	if (all)
+		slock_lock(&drain_lock);
+	else if (!slock_trylock(&drain_lock))
+		return 0;
+	if (!region_sig)
+		region_sig = meta_alloc(nr_cpus * sizeof(*region_sig));
+	if (!region_sig || !membarrier_ready())
+		goto out;
+	for (c = 0; c < nr_cpus; c++) {
+		r = cpu_region(c);
+		sig = region_signature(r);
+		if (sig && (all || sig == region_sig[c])) {
+			if (region_stop(r, c)) {
+				total += region_drain(r);
+				__atomic_fetch_add(&percpu_stat.idle_drains, 1,
+						   __ATOMIC_RELAXED);
+			}
+			sig = 0;
+		}
+		region_sig[c] = sig;
+	}
+	__atomic_fetch_add(&percpu_stat.drained_objs, total, __ATOMIC_RELAXED);
+out:
+	slock_unlock(&drain_lock);
+	return total;
+}
+
+/* From a thread's slow path, in a slow section: scan now and then. */
+static void percpu_tick(struct slab_tls *t)
+{
+	uint64_t now, last;
+
+	if (++t->ticks & 63 || !slab_opt.cpu_idle_ms || !slab_fast.ncpus)
+		return;
+	now = coarse_ms();
+	last = __atomic_load_n(&last_scan_ms, __ATOMIC_RELAXED);
+	if (now - last < slab_opt.cpu_idle_ms ||
+	    !__atomic_compare_exchange_n(&last_scan_ms, &last, now, 0,
+					 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return;
+	regions_scan(0);
+}
+
+void percpu_scan_idle(void)
+{
+	uint64_t now = coarse_ms();
+
+	if (!slab_opt.cpu_idle_ms || !slab_fast.ncpus ||
+	    now - __atomic_load_n(&last_scan_ms, __ATOMIC_RELAXED) <
+		    slab_opt.cpu_idle_ms ||
+	    slab_tls.busy || !slow_enter())
+		return;
+	__atomic_store_n(&last_scan_ms, now, __ATOMIC_RELAXED);
+	regions_scan(0);
+	slow_exit();
+}
+
+int percpu_membarrier(void)
+{
+	return __atomic_load_n(&membarrier_state, __ATOMIC_RELAXED);
+}
+
+/* Give back every object in per-thread region @r; returns how many. */
+static unsigned long tcache_flush(char *r)
+{
+	unsigned long total = 0;
 	unsigned int i;
 	uint32_t *cnt;
 
 	for (i = 0; i < NR_KMALLOC; i++) {
 		cnt = slot_count(r, i);
 		if (*cnt) {
+			total += *cnt;
 			cache_drain(&kmalloc_caches[i], slot_objs(r, i), *cnt);
 			__atomic_store_n(cnt, 0, __ATOMIC_RELAXED);
 		}
 	}
+	return total;
 }
 
 /*
@@ -440,28 +805,30 @@ static void *tcache_refill(struct slab_tls *t, struct kmem_cache *s)
 	unsigned int slot = (unsigned int)s->slot;
 	uint32_t *cnt = slot_count(t->tcache, slot);
 	void **objs = slot_objs(t->tcache, slot);
-	void *buf[MAX_BATCH], *p;
-	unsigned long n, i;
+	void *buf[MAX_BATCH + 1], *p;
+	unsigned long n, i, k;
 
+	slot_grow(t->tcache, slot, 0);
 	if (s->nobj == 1)
 		flush_large(s, 0);
-	n = cache_refill(s, buf, s->batch);
+	n = cache_refill(s, buf, batch_of(s, t->tcache) + 1);
 	if (!n)
 		return NULL;
 	p = buf[--n];
 	stack_key(buf, n);
 	busy_inc();
-	if (*cnt) {
-		/* A signal handler filled it meanwhile: give ours back. */
-		busy_dec();
-		if (n)
-			cache_drain(s, buf, n);
-		return p;
-	}
-	for (i = 0; i < n; i++) /* atomic: read racily, as above */
-		__atomic_store_n(&objs[i], buf[i], __ATOMIC_RELAXED);
-	__atomic_store_n(cnt, (uint32_t)n, __ATOMIC_RELAXED);
+	/* A signal handler may have filled it meanwhile: push what fits. */
+	k = *slot_cap(t->tcache, slot) > *cnt ?
+		    *slot_cap(t->tcache, slot) - *cnt :
+		    0;
+	if (k > n)
+		k = n;
+	for (i = 0; i < k; i++) /* atomic: read racily, as above */
+		__atomic_store_n(&objs[*cnt + i], buf[i], __ATOMIC_RELAXED);
+	__atomic_store_n(cnt, *cnt + (uint32_t)k, __ATOMIC_RELAXED);
 	busy_dec();
+	if (k < n)
+		cache_drain(s, buf + k, n - k);
 	stats_tick(); /* cache_refill could not: this thread was busy */
 	return p;
 }
@@ -471,13 +838,15 @@ static void *tcache_pop(struct slab_tls *t, struct kmem_cache *s)
 {
 	unsigned int slot = (unsigned int)s->slot;
 	uint32_t *cnt = slot_count(t->tcache, slot);
+	uint32_t n;
 	void *p = NULL;
 
 	busy_inc();
 	/* Counts are stored atomically: statistics read them racily. */
-	if (likely(*cnt)) {
-		p = slot_objs(t->tcache, slot)[*cnt - 1];
-		__atomic_store_n(cnt, *cnt - 1, __ATOMIC_RELAXED);
+	n = *cnt - 1;
+	if (likely(n < *slot_cap(t->tcache, slot))) {
+		p = slot_objs(t->tcache, slot)[n];
+		__atomic_store_n(cnt, n, __ATOMIC_RELAXED);
 	}
 	busy_dec();
 	return p;
@@ -491,7 +860,7 @@ static int tcache_push(struct slab_tls *t, struct kmem_cache *s, void *p)
 	int ok = 0;
 
 	busy_inc();
-	if (likely(*cnt < slab_fast.slot_cap[slot])) {
+	if (likely(*cnt < *slot_cap(t->tcache, slot))) {
 		/* Atomic: slab_double_free_check() reads it racily. */
 		__atomic_store_n(&slot_objs(t->tcache, slot)[*cnt], p,
 				 __ATOMIC_RELAXED);
@@ -505,23 +874,17 @@ static int tcache_push(struct slab_tls *t, struct kmem_cache *s, void *p)
 /* The stack is full: drain a batch of it and push @p; in a slow section. */
 static void tcache_drain(struct slab_tls *t, struct kmem_cache *s, void *p)
 {
-	unsigned int slot = (unsigned int)s->slot;
-	uint32_t *cnt = slot_count(t->tcache, slot);
-	void **objs = slot_objs(t->tcache, slot);
 	void *buf[MAX_BATCH + 1];
 	unsigned long n;
 
-	busy_inc();
-	n = *cnt < s->batch ? *cnt : s->batch;
-	__atomic_store_n(cnt, *cnt - (uint32_t)n, __ATOMIC_RELAXED);
-	memcpy(buf, objs + *cnt, n * sizeof(void *));
-	if (*cnt < slab_fast.slot_cap[slot]) {
-		__atomic_store_n(&objs[*cnt], p, __ATOMIC_RELAXED);
-		__atomic_store_n(cnt, *cnt + 1, __ATOMIC_RELAXED);
-	} else
+	if (slot_grow(t->tcache, (unsigned int)s->slot, 0) && tcache_push(t, s, p))
+		return;
+	n = slot_take(t->tcache, (unsigned int)s->slot, buf,
+		      batch_of(s, t->tcache), 0);
+	if (!tcache_push(t, s, p))
 		buf[n++] = p;
-	busy_dec();
-	cache_drain(s, buf, n);
+	if (n)
+		cache_drain(s, buf, n);
 }
 
 /* ---- thread life cycle ---- */
@@ -622,8 +985,9 @@ static void *central_alloc(struct kmem_cache *s)
 /* In a slow section. */
 static void *alloc_inside(struct slab_tls *t, struct kmem_cache *s)
 {
-	void *buf[MAX_BATCH], *p;
+	void *buf[MAX_BATCH + 1], *p;
 	unsigned long n, k;
+	char *r;
 
 	switch (t->state) {
 	case TS_NEW:
@@ -632,9 +996,12 @@ static void *alloc_inside(struct slab_tls *t, struct kmem_cache *s)
 		return t->state == TS_RSEQ ? cache_alloc(s) :
 					     alloc_inside(t, s);
 	case TS_RSEQ:
+		r = this_region();
+		if (r)
+			slot_grow(r, (unsigned int)s->slot, 1);
 		if (s->nobj == 1)
 			flush_large(s, 1);
-		n = cache_refill(s, buf, s->batch);
+		n = cache_refill(s, buf, batch_of(s, r) + 1);
 		if (!n)
 			return NULL;
 		p = buf[--n];
@@ -677,6 +1044,7 @@ void *cache_alloc_slow(struct kmem_cache *s)
 	if (!slow_enter_alloc())
 		return NULL;
 	p = alloc_inside(t, s);
+	percpu_tick(t);
 	slow_exit();
 	if (!p)
 		return NULL;
@@ -692,8 +1060,10 @@ out:
 void cache_free_slow(struct kmem_cache *s, void *p)
 {
 	struct slab_tls *t = &slab_tls;
+	unsigned int slot = (unsigned int)s->slot;
 	void *buf[MAX_BATCH + 1];
 	unsigned long n;
+	char *r;
 
 	if (t->state == TS_TCACHE && !t->busy && tcache_push(t, s, p))
 		return;
@@ -712,9 +1082,11 @@ void cache_free_slow(struct kmem_cache *s, void *p)
 		cache_free(s, p); /* in the state just chosen */
 		break;
 	case TS_RSEQ:
-		n = rseq_pop_batch(&slab_fast, (unsigned int)s->slot, buf,
-				   s->batch);
-		if (!rseq_push(&slab_fast, (unsigned int)s->slot, p))
+		r = this_region();
+		if (r && slot_grow(r, slot, 1) && rseq_push(&slab_fast, slot, p))
+			break;
+		n = rseq_pop_batch(&slab_fast, slot, buf, batch_of(s, r));
+		if (!rseq_push(&slab_fast, slot, p))
 			buf[n++] = p;
 		if (n)
 			cache_drain(s, buf, n);
@@ -725,6 +1097,7 @@ void cache_free_slow(struct kmem_cache *s, void *p)
 	default:
 		cache_drain(s, &p, 1);
 	}
+	percpu_tick(t);
 	slow_exit();
 }
 
@@ -735,8 +1108,8 @@ static int region_holds(char *r, unsigned int slot, const void *p)
 	void **objs = slot_objs(r, slot);
 	uint32_t i;
 
-	if (n > slab_fast.slot_cap[slot])
-		n = slab_fast.slot_cap[slot];
+	if (n > slab_fast.slot_max[slot])
+		n = slab_fast.slot_max[slot];
 	for (i = 0; i < n; i++)
 		if (__atomic_load_n(&objs[i], __ATOMIC_RELAXED) == p)
 			return 1;
@@ -823,4 +1196,21 @@ unsigned long percpu_cached(int slot)
 struct slock *tcache_lock_of(void)
 {
 	return &tcache_lock;
+}
+
+unsigned long percpu_trim(void)
+{
+	struct slab_tls *t = &slab_tls;
+	unsigned long n = regions_scan(1);
+	unsigned int i;
+
+	if (t->tcache) {
+		busy_inc();
+		n += tcache_flush(t->tcache);
+		for (i = 0; i < NR_KMALLOC; i++)
+			__atomic_store_n(slot_cap(t->tcache, i), 0,
+					 __ATOMIC_RELAXED);
+		busy_dec();
+	}
+	return n;
 }

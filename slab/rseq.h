@@ -107,8 +107,10 @@ extern long slab_idx_off __attribute__((visibility("hidden")));
 _Static_assert(REGION_SHIFT == 16, "RSEQ_PROLOGUE shifts by 16");
 
 /*
- * Pop: if (count == 0) goto slow; obj = objs[count - 1]; commit count - 1.
- * A statement: on success @obj is set, else control goes to @slow.
+ * Pop: n = count - 1; if (n >= cap) goto slow; obj = objs[n]; commit n.
+ * count 0 wraps to ~0, and a capacity of 0 (new or stopped region)
+ * refuses every count. A statement: on success @obj is set, else control
+ * goes to @slow.
  */
 #define rseq_pop_base_or_goto(_f, _base, _obj, _slow)                            \
 	do {                                                                     \
@@ -116,10 +118,10 @@ _Static_assert(REGION_SHIFT == 16, "RSEQ_PROLOGUE shifts by 16");
 		asm goto(RSEQ_PROLOGUE_REG(                                      \
 				 "%l[" #_slow "]", "rcx",                        \
 				 "ecx") "movl -8(%%rcx), %%edx\n\t"              \
-					"testl %%edx, %%edx\n\t"                 \
-					"jz %l[" #_slow "]\n\t"                  \
-					"movq -8(%%rcx,%%rdx,8), %[obj]\n\t"     \
 					"decl %%edx\n\t"                         \
+					"cmpl -4(%%rcx), %%edx\n\t"              \
+					"jae %l[" #_slow "]\n\t"                 \
+					"movq (%%rcx,%%rdx,8), %[obj]\n\t"       \
 					"movl %%edx, -8(%%rcx)\n\t" /* commit */ \
 					"2:\n\t"                                 \
 			 : [obj] "=&a"(_obj)                                     \
@@ -133,29 +135,28 @@ _Static_assert(REGION_SHIFT == 16, "RSEQ_PROLOGUE shifts by 16");
 
 /*
  * Push: if (count >= cap) goto slow; objs[count] = obj; commit count + 1.
+ * cap is the region's own word next to the count (0: refuse).
  */
-#define rseq_push_base_or_goto(_f, _base, _cap, _obj, _slow)                   \
+#define rseq_push_base_or_goto(_f, _base, _obj, _slow)                         \
 	do {                                                                   \
 		RSEQ_LOAD_NCPUS(_f);                                           \
 		asm goto(RSEQ_PROLOGUE(                                        \
 				 "%l[" #_slow                                  \
 				 "]") "movl -8(%%rax), %%ecx\n\t"              \
-				      "cmpl %[cap], %%ecx\n\t"                 \
+				      "cmpl -4(%%rax), %%ecx\n\t"              \
 				      "jae %l[" #_slow "]\n\t"                 \
 				      "movq %[obj], (%%rax,%%rcx,8)\n\t"       \
 				      "incl %%ecx\n\t"                         \
 				      "movl %%ecx, -8(%%rax)\n\t" /* commit */ \
 				      "2:\n\t"                                 \
 			 :                                                     \
-			 : RSEQ_INPUTS(_f, _base), [cap] "r"(_cap),            \
-			   [obj] "r"(_obj)                                     \
+			 : RSEQ_INPUTS(_f, _base), [obj] "r"(_obj)             \
 			 : "rax", "rcx", "memory", "cc"                        \
 			 : _slow);                                             \
 	} while (0)
 
-#define rseq_push_or_goto(_f, _slot, _obj, _slow)          \
-	rseq_push_base_or_goto(_f, (_f)->slot_base[_slot], \
-			       (_f)->slot_cap[_slot], _obj, _slow)
+#define rseq_push_or_goto(_f, _slot, _obj, _slow) \
+	rseq_push_base_or_goto(_f, (_f)->slot_base[_slot], _obj, _slow)
 
 static inline __attribute__((always_inline)) int
 rseq_push(const struct slab_fast *f, unsigned int slot, void *obj)
@@ -174,8 +175,9 @@ slow:
  */
 
 /*
- * Push up to @n objects from @objs: k = min(n, cap - count); copy them to
- * objs[count ..]; commit count + k. Returns k (0 on any failure).
+ * Push up to @n objects from @objs: k = min(n, cap - count) (0 if cap <=
+ * count); copy them to objs[count ..]; commit count + k. Returns k (0 on
+ * any failure).
  */
 static inline unsigned long rseq_push_batch(const struct slab_fast *f,
 					    unsigned int slot, void **objs,
@@ -187,8 +189,9 @@ static inline unsigned long rseq_push_batch(const struct slab_fast *f,
 
 	asm volatile(RSEQ_PROLOGUE(
 			     "7f") "movl -8(%%rax), %%ecx\n\t"
-				   "movl %[cap], %k[k]\n\t"
+				   "movl -4(%%rax), %k[k]\n\t"
 				   "subl %%ecx, %k[k]\n\t"
+				   "jbe 7f\n\t"
 				   "cmpq %[n], %[k]\n\t"
 				   "cmovaq %[n], %[k]\n\t"
 				   "testq %[k], %[k]\n\t"
@@ -209,15 +212,15 @@ static inline unsigned long rseq_push_batch(const struct slab_fast *f,
 				   "xorl %k[k], %k[k]\n\t"
 				   "6:\n\t"
 		     : [k] "=&r"(k)
-		     : RSEQ_INPUTS(f, bases), [cap] "r"(f->slot_cap[slot]),
-		       [src] "r"(objs), [n] "r"(n)
+		     : RSEQ_INPUTS(f, bases), [src] "r"(objs), [n] "r"(n)
 		     : "rax", "rcx", "rdx", "rsi", "rdi", "memory", "cc");
 	return k;
 }
 
 /*
  * Pop up to @n objects into @out: k = min(n, count); copy
- * objs[count - k .. count) to out; commit count - k. Returns k.
+ * objs[count - k .. count) to out; commit count - k. Returns k; 0 if the
+ * capacity is 0 (a stopped region belongs to its drainer).
  */
 static inline unsigned long rseq_pop_batch(const struct slab_fast *f,
 					   unsigned int slot, void **out,
@@ -228,7 +231,9 @@ static inline unsigned long rseq_pop_batch(const struct slab_fast *f,
 	RSEQ_LOAD_NCPUS(f);
 
 	asm volatile(RSEQ_PROLOGUE(
-			     "7f") "movl -8(%%rax), %%ecx\n\t"
+			     "7f") "cmpl $0, -4(%%rax)\n\t"
+				   "je 7f\n\t"
+				   "movl -8(%%rax), %%ecx\n\t"
 				   "movq %[n], %[k]\n\t"
 				   "cmpq %%rcx, %[k]\n\t"
 				   "cmovaq %%rcx, %[k]\n\t"
@@ -255,12 +260,49 @@ static inline unsigned long rseq_pop_batch(const struct slab_fast *f,
 	return k;
 }
 
+/*
+ * Set the capacity of @slot in the current region to @newcap, if the
+ * current region's stack is @expect (the thread did not move), the
+ * region is not stopped (*@stopped == 0), the capacity is still @old and
+ * the count fits @newcap. The capacity store is the commit. Returns 1 if
+ * it was set.
+ */
+static inline int rseq_set_cap(const struct slab_fast *f, unsigned int slot,
+			       const char *expect, const uint32_t *stopped,
+			       uint32_t old, uint32_t newcap)
+{
+	char *bases = f->slot_base[slot];
+	unsigned long ok;
+	RSEQ_LOAD_NCPUS(f);
+
+	asm volatile(RSEQ_PROLOGUE("7f") "cmpq %[expect], %%rax\n\t"
+					 "jne 7f\n\t"
+					 "cmpl $0, (%[stopped])\n\t"
+					 "jne 7f\n\t"
+					 "cmpl %[old], -4(%%rax)\n\t"
+					 "jne 7f\n\t"
+					 "cmpl %[new], -8(%%rax)\n\t"
+					 "ja 7f\n\t"
+					 "movl %[new], -4(%%rax)\n\t" /* commit */
+					 "2:\n\t"
+					 "movl $1, %k[ok]\n\t"
+					 "jmp 6f\n\t"
+					 "7:\n\t"
+					 "xorl %k[ok], %k[ok]\n\t"
+					 "6:\n\t"
+		     : [ok] "=&r"(ok)
+		     : RSEQ_INPUTS(f, bases), [expect] "r"(expect),
+		       [stopped] "r"(stopped), [old] "r"(old), [new] "r"(newcap)
+		     : "rax", "memory", "cc");
+	return (int)ok;
+}
+
 #else /* no rseq asm for this architecture: the fallback path runs */
 #define SLAB_HAVE_RSEQ_ASM_VALUE 0
 
 #define rseq_pop_base_or_goto(f, base, obj, slow) \
 	rseq_pop_or_goto(f, base, obj, slow)
-#define rseq_push_base_or_goto(f, base, cap, obj, slow) \
+#define rseq_push_base_or_goto(f, base, obj, slow) \
 	rseq_push_or_goto(f, base, obj, slow)
 #define rseq_pop_or_goto(f, slot, obj, slow) \
 	do {                                 \
@@ -302,6 +344,18 @@ static inline unsigned long rseq_pop_batch(const struct slab_fast *f,
 	(void)slot;
 	(void)out;
 	(void)n;
+	return 0;
+}
+static inline int rseq_set_cap(const struct slab_fast *f, unsigned int slot,
+			       const char *expect, const uint32_t *stopped,
+			       uint32_t old, uint32_t newcap)
+{
+	(void)f;
+	(void)slot;
+	(void)expect;
+	(void)stopped;
+	(void)old;
+	(void)newcap;
 	return 0;
 }
 #endif

@@ -151,7 +151,7 @@ int kmalloc_init(void)
 		if (cache_setup(&kmalloc_caches[i], name, sz, SLAB_KMALLOC,
 				NULL, (int)i))
 			return -1;
-		slab_fast.slot_cap[i] = slot_capacity(sz);
+		slab_fast.slot_max[i] = slot_capacity(sz);
 	}
 	for (i = 0; i <= 1024 / 16; i++) {
 		unsigned int c = 0;
@@ -227,10 +227,8 @@ static struct slab *new_slab(struct kmem_cache *s)
 	sl->nobj = s->nobj;
 	sl->objs_end = (uint32_t)s->nobj * s->size;
 	/* Copies for free(): one cache line tells it all. */
-	if (s->slot >= 0) {
+	if (s->slot >= 0)
 		sl->cpu_base = slab_fast.slot_base[s->slot];
-		sl->cpu_cap = slab_fast.slot_cap[s->slot];
-	}
 	/* Last: free()'s fast path takes the slab by this alone. */
 	sl->fast_end = s->slot >= 0 ? sl->objs_end : 0;
 	sl->inuse = 0;

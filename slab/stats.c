@@ -122,6 +122,13 @@ static void global_info(struct slab_global_info *g, int lock)
 	g->rseq_mode = (uint32_t)percpu_mode(&why);
 	g->nr_cpus = slab_fast.ncpus;
 	strncpy(g->rseq_why, why, sizeof(g->rseq_why) - 1);
+	g->cpu_cache = slab_opt.cpu_cache;
+	g->idle_drains = __atomic_load_n(&percpu_stat.idle_drains,
+					 __ATOMIC_RELAXED);
+	g->drained_objs = __atomic_load_n(&percpu_stat.drained_objs,
+					  __ATOMIC_RELAXED);
+	g->cap_steals = __atomic_load_n(&percpu_stat.steals, __ATOMIC_RELAXED);
+	g->membarrier = percpu_membarrier();
 }
 
 /* Calls @fn for every cache: kmalloc classes, then named caches. */
@@ -268,6 +275,14 @@ static void print_table(struct sink *k)
 		    g.rseq_mode == SLAB_RSEQ_FAKE   ? "rseq, fake area" :
 						      "per-thread caches",
 		    g.rseq_why, g.nr_cpus);
+	sink_printf(k,
+		    "per-CPU caches: at most %lluK each; idle ones given back: %llu (%llu objects)%s; capacities moved: %llu\n",
+		    (unsigned long long)(g.cpu_cache >> 10),
+		    (unsigned long long)g.idle_drains,
+		    (unsigned long long)g.drained_objs,
+		    g.membarrier < 0 ? ", not possible here (no membarrier)" :
+				       "",
+		    (unsigned long long)g.cap_steals);
 }
 
 void slab_stats_print(FILE *f)
@@ -532,6 +547,7 @@ static void *publisher(void *arg)
 	(void)arg;
 	for (;;) {
 		nanosleep(&ts, NULL);
+		percpu_scan_idle();
 		stats_publish(1);
 	}
 	return NULL;

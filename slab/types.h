@@ -76,7 +76,6 @@ struct slab {
 	uint16_t inuse;   /* objects not in freemap */
 	uint16_t hint;    /* first freemap word with a bit set */
 	uint8_t on_list;  /* SPAN_SLAB: SL_* below */
-	uint32_t cpu_cap; /* SPAN_SLAB: slab_fast.slot_cap[slot] */
 	uint32_t size;    /* SPAN_SLAB: object size */
 	char *cpu_base;   /* SPAN_SLAB: slab_fast.slot_base[slot] */
 	struct kmem_cache *cache;
@@ -139,18 +138,26 @@ struct kmem_cache {
 
 /*
  * Per-CPU (or per-thread) cache region, REGION_SIZE bytes, all zeroes when
- * new (a valid, empty state). Slot s (a kmalloc class or a named cache)
- * owns, at byte offset slot_off[s]:
- *	u32 count at -8, u32 pad at -4, then void *objs[slot_cap[s]]
+ * new (a valid, empty state). It starts with a REGION_HDR-byte header
+ * (struct region_hdr); slot s (a kmalloc class) owns, at byte offset
+ * slot_off[s]:
+ *	u32 count at -8, u32 cap at -4, then room for void *objs[slot_max[s]]
  * objs[0 .. count) are free objects, the top one at objs[count - 1].
+ * cap is this region's capacity of the stack (0: refuse, see percpu.c);
+ * count <= cap whenever cap != 0.
  */
+#define REGION_HDR 64
+struct region_hdr {
+	uint32_t stopped; /* a drainer owns the region (percpu.c) */
+};
+
 struct slab_fast {
 	char *percpu_base; /* region of cpu c at base + (c << REGION_SHIFT) */
 	uint32_t ncpus;    /* 0: fast path disabled */
 	uint32_t pad;
 	uint64_t free_key; /* in every cached free object (internal.h) */
 	uint32_t slot_off[NR_CPU_SLOTS];
-	uint32_t slot_cap[NR_CPU_SLOTS];
+	uint32_t slot_max[NR_CPU_SLOTS]; /* largest capacity of each stack */
 	char *slot_base[NR_CPU_SLOTS]; /* percpu_base + slot_off */
 };
 
@@ -164,6 +171,7 @@ struct slab_tls {
 	uint16_t slow;      /* slow-section depth (lock.h, the fork gate) */
 	uint16_t gating;    /* entering or leaving the outermost section */
 	uint8_t draining;   /* in slab_deferred_drain() */
+	uint8_t ticks;      /* slow calls, for the idle scan (percpu.c) */
 	int saved_errno;    /* errno at the outermost slow_enter() */
 	char *tcache;       /* fallback per-thread region */
 	struct slab *kept;  /* SPAN_KEPT run for the next large malloc */

@@ -759,6 +759,12 @@ static void show_totals(const struct snapshot *s)
 	printf("Per-CPU layer: %s (%.*s), %u regions\n",
 	       rseq_mode_name(g->rseq_mode), (int)sizeof(g->rseq_why),
 	       g->rseq_why, g->nr_cpus);
+	printf("CPU caches   : at most %s each; %llu idle ones given back (%llu objects)%s; %llu capacities moved\n",
+	       human(b[0], 16, g->cpu_cache),
+	       (unsigned long long)g->idle_drains,
+	       (unsigned long long)g->drained_objs,
+	       g->membarrier < 0 ? ", not possible here (no membarrier)" : "",
+	       (unsigned long long)g->cap_steals);
 }
 
 static void show_report(const struct snapshot *s,

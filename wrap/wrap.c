@@ -36,6 +36,7 @@ void *__wrap_valloc(size_t size) __wrap_entry;
 void *__wrap_pvalloc(size_t size) __wrap_entry;
 size_t __wrap_malloc_usable_size(void *p) __wrap_entry;
 void __wrap_free_sized(void *p, size_t size) __wrap_entry;
+int __wrap_malloc_trim(size_t pad) __wrap_entry;
 void __wrap_free_aligned_sized(void *p, size_t align, size_t size) __wrap_entry;
 ssize_t __wrap_getdelim(char **lineptr, size_t *n, int delim,
 			FILE *stream) __wrap_entry;
@@ -226,6 +227,23 @@ size_t __wrap_malloc_usable_size(void *p)
 	if (in_arena(p))
 		return slab_usable_arena(p);
 	return __real_malloc_usable_size(p);
+}
+
+/*
+ * glibc's malloc_trim() gives its arenas' free memory back; we do the same
+ * for ours, then let glibc trim the foreign blocks it still owns. musl has
+ * no malloc_trim(): the wrapped name gives such programs one that works.
+ */
+int __wrap_malloc_trim(size_t pad)
+{
+	int r = slab_trim();
+
+#ifdef __GLIBC__
+	r |= __real_malloc_trim(pad);
+#else
+	(void)pad;
+#endif
+	return r;
 }
 
 void __wrap_free_sized(void *p, size_t size)

@@ -142,11 +142,16 @@ static void check_stack(struct kmem_cache *s, int slot, const char *region,
 	uint32_t cnt = *(const uint32_t *)(region + slab_fast.slot_off[slot] -
 					   8);
 	void *const *objs = (void *const *)(region + slab_fast.slot_off[slot]);
+	uint32_t cap = *(const uint32_t *)(region + slab_fast.slot_off[slot] -
+					   4);
 	struct slab *sl;
 	uint32_t i;
 
-	REQUIREF(cnt <= slab_fast.slot_cap[slot], "slot %d count %u cap %u",
-		 slot, cnt, slab_fast.slot_cap[slot]);
+	/* count <= cap, except in a region stopped (cap 0) by a drainer. */
+	REQUIREF(cap <= slab_fast.slot_max[slot], "slot %d cap %u max %u", slot,
+		 cap, slab_fast.slot_max[slot]);
+	REQUIREF(cnt <= slab_fast.slot_max[slot] && (!cap || cnt <= cap),
+		 "slot %d count %u cap %u", slot, cnt, cap);
 	for (i = 0; i < cnt; i++) {
 		sl = virt_to_slab(objs[i]);
 		REQUIREF(sl && sl->kind == SPAN_SLAB && sl->cache == s &&
@@ -166,7 +171,7 @@ unsigned long percpu_check_slot(int slot)
 	unsigned int c;
 	void **all;
 
-	max = (unsigned long)(slab_fast.ncpus + 1) * slab_fast.slot_cap[slot] +
+	max = (unsigned long)(slab_fast.ncpus + 1) * slab_fast.slot_max[slot] +
 	      s->depot_cap;
 	all = __real_malloc(max * sizeof(void *));
 	REQUIRE(all);

@@ -73,21 +73,21 @@ START_TEST(slot_layout)
 {
 	unsigned int i;
 
-	ck_assert_uint_eq(slab_fast.slot_off[0], 8);
+	ck_assert_uint_eq(slab_fast.slot_off[0], REGION_HDR + 8);
 	for (i = 0; i < NR_KMALLOC; i++) {
-		ck_assert_uint_ge(slab_fast.slot_cap[i], 2);
-		ck_assert_uint_le(slab_fast.slot_cap[i], 128);
+		ck_assert_uint_ge(slab_fast.slot_max[i], 2);
+		ck_assert_uint_le(slab_fast.slot_max[i], 128);
 		ck_assert_uint_eq(slab_fast.slot_off[i] % 8, 0);
 		ck_assert_uint_le(slab_fast.slot_off[i] +
-					  slab_fast.slot_cap[i] * 8,
+					  slab_fast.slot_max[i] * 8,
 				  REGION_SIZE);
 		if (i + 1 < NR_KMALLOC)
 			ck_assert_uint_ge(slab_fast.slot_off[i + 1],
 					  slab_fast.slot_off[i] +
-						  slab_fast.slot_cap[i] * 8 +
+						  slab_fast.slot_max[i] * 8 +
 						  8);
 		ck_assert_uint_le(kmalloc_caches[i].batch,
-				  slab_fast.slot_cap[i]);
+				  slab_fast.slot_max[i]);
 	}
 }
 END_TEST
@@ -140,7 +140,7 @@ static void burst(size_t size, unsigned long n, int fifo)
 		free(objs[fifo ? i : n - 1 - i]);
 	REQUIREF(held(slot) == base, "%s: held %ld after freeing, want %ld",
 		 s->name, held(slot), base);
-	if (n > slab_fast.slot_cap[slot]) {
+	if (n > slab_fast.slot_max[slot]) {
 		/* More than a stack holds: both slow paths ran. */
 		REQUIREF(s->stats.refills > refills, "%s: no refill", s->name);
 		REQUIREF(s->stats.drains > drains, "%s: no drain", s->name);
@@ -156,7 +156,7 @@ START_TEST(bursts)
 	for (round = 0; round < 3; round++) {
 		for (i = 0; i < NR_SIZES; i++) {
 			slot = size_to_class(burst_sizes[i]);
-			cap = slab_fast.slot_cap[slot];
+			cap = slab_fast.slot_max[slot];
 			burst(burst_sizes[i], 3 * cap + 7, round & 1);
 			burst(burst_sizes[i], 1, 0);
 			burst(burst_sizes[i], cap, round & 1);
@@ -177,7 +177,7 @@ START_TEST(sawtooth)
 {
 	static void *objs[MAX_BURST];
 	unsigned int slot = size_to_class(256), k, j;
-	unsigned long cap = slab_fast.slot_cap[slot], n = 0;
+	unsigned long cap = slab_fast.slot_max[slot], n = 0;
 	long base = held((int)slot);
 
 	for (k = 0; k < 2000; k++) {
@@ -220,7 +220,7 @@ static void *burst_thread(void *arg)
 
 	for (i = 0; i < 20; i++) {
 		size_t size = burst_sizes[(i + k) % NR_SIZES];
-		unsigned long n = 2UL * slab_fast.slot_cap[size_to_class(size)] +
+		unsigned long n = 2UL * slab_fast.slot_max[size_to_class(size)] +
 				  3;
 
 		for (j = 0; j < n && j < MAX_BURST; j++) {
@@ -389,7 +389,7 @@ START_TEST(busy_reentry)
 {
 	unsigned int slot = size_to_class(512), i;
 	struct kmem_cache *s = &kmalloc_caches[slot];
-	unsigned long n = 3UL * slab_fast.slot_cap[slot] + 1;
+	unsigned long n = 3UL * slab_fast.slot_max[slot] + 1;
 	void *objs[3 * 128 + 1], *big;
 	unsigned long ours = 0;
 

@@ -62,9 +62,9 @@ START_TEST(geometry)
 		ck_assert_uint_eq(s->magic, UINT64_MAX / s->size + 1);
 		ck_assert_uint_ge(s->batch, 1);
 		ck_assert_uint_le(s->batch, MAX_BATCH);
-		ck_assert_uint_le(s->batch, slab_fast.slot_cap[i]);
-		ck_assert_uint_ge(slab_fast.slot_cap[i], 2);
-		ck_assert_uint_eq(s->depot_cap, slab_fast.slot_cap[i]);
+		ck_assert_uint_le(s->batch, slab_fast.slot_max[i]);
+		ck_assert_uint_ge(slab_fast.slot_max[i], 2);
+		ck_assert_uint_eq(s->depot_cap, slab_fast.slot_max[i]);
 		ck_assert_ptr_nonnull(s->depot);
 	}
 }

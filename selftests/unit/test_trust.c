@@ -117,7 +117,7 @@ static void double_free(void *arg)
 static void double_free_depot(void *arg)
 {
 	unsigned int c = size_to_class(48);
-	unsigned long n = 4UL * slab_fast.slot_cap[c], i;
+	unsigned long n = 4UL * slab_fast.slot_max[c], i;
 	void **v = __real_malloc(n * sizeof(void *)), *p;
 
 	(void)arg;

@@ -66,6 +66,14 @@ int slab_owns(const void *ptr);
 /* Check every internal invariant; aborts with a message on corruption. */
 void slab_validate(void);
 
+/*
+ * Give back what the caches hold: every per-CPU cache (idle or not), the
+ * calling thread's cache, the caches' empty slabs and depots, then the
+ * free pages to the OS. malloc_trim() calls it. Returns 1 if anything
+ * was given back.
+ */
+int slab_trim(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -21,7 +21,7 @@ extern "C" {
 #endif
 
 #define SLAB_STATS_MAGIC    0x31534241424c5353ULL /* "SSLBABS1" */
-#define SLAB_STATS_VERSION  1
+#define SLAB_STATS_VERSION  2
 #define SLAB_STATS_NAME_LEN 32
 #define SLAB_STATS_PATH_FMT "/dev/shm/slab-%d"
 
@@ -64,6 +64,13 @@ struct slab_global_info {
 	uint32_t rseq_mode;      /* enum slab_rseq_mode */
 	uint32_t nr_cpus;        /* per-CPU regions */
 	char rseq_why[96];
+	uint64_t cpu_cache;      /* bytes one per-CPU/thread cache may hold */
+	uint64_t idle_drains;    /* idle per-CPU caches given back */
+	uint64_t drained_objs;   /* objects they held */
+	uint64_t cap_steals;     /* stack capacities halved for others */
+	int32_t membarrier;      /* 1 idle caches can be drained, -1 cannot,
+				    0 not tried yet */
+	uint32_t pad;
 };
 
 struct slab_stats_file {
