@@ -44,7 +44,7 @@ struct slab_options {
 	unsigned int purge_ms; /* age after which free pages are purged */
 	size_t cpu_cache;      /* bytes of objects a per-CPU cache may hold */
 	unsigned int cpu_idle_ms; /* drain per-CPU caches idle this long */
-	int publish;           /* keep /dev/shm/slab-<pid> up to date */
+	int publish;              /* keep /dev/shm/slab-<pid> up to date */
 	int debug; /* no object caching: every free checked at its slab */
 };
 enum { RSEQ_OPT_AUTO, RSEQ_OPT_OFF, RSEQ_OPT_FAKE, RSEQ_OPT_CPU };
@@ -451,6 +451,46 @@ other:
 	return;
 slow:
 	cache_free_slow(sl->cache, p);
+	return;
+keyed:
+	slab_free_keyed(sl, p);
+}
+
+/* free_sized() of what slab_free_class() did not take: checked, freed. */
+void slab_free_sized_other(void *p, size_t size) __hidden;
+
+/*
+ * free_sized() of arena pointer @p: the size names the class, so the
+ * stack's address comes from the class table, not from the descriptor:
+ * the push does not wait for the descriptor's load, only the (predicted)
+ * check does. The check is free()'s plus "the slab is of that class";
+ * anything else (a wrong size, an aligned or large block) goes to
+ * slab_free_sized_other(). Every exit is a tail call: no frame.
+ */
+static __always_inline void slab_free_class(void *p, size_t size)
+{
+	unsigned int c = size_to_class(size);
+	struct slab *sl = virt_to_slab(p);
+	uintptr_t off;
+	uint64_t key;
+
+	if (unlikely(!sl))
+		goto other;
+	off = (uintptr_t)p - sl->start;
+	if (unlikely(off >= sl->fast_end || sl->slot != (int16_t)c ||
+		     (uint64_t)off * sl->magic >= sl->magic))
+		goto other;
+	key = slab_fast.free_key;
+	if (unlikely(((uint64_t *)p)[1] == key))
+		goto keyed;
+	((uint64_t *)p)[1] = key;
+	rseq_push_or_goto(&slab_fast, c, p, slow);
+	return;
+other:
+	slab_free_sized_other(p, size);
+	return;
+slow:
+	cache_free_slow(&kmalloc_caches[c], p);
 	return;
 keyed:
 	slab_free_keyed(sl, p);

@@ -260,6 +260,16 @@ void slab_free_arena(void *p)
 	slow_exit();
 }
 
+void slab_free_sized_other(void *p, size_t size)
+{
+	size_t usable = slab_usable_op(p, "free_sized");
+
+	if (size > usable)
+		slab_misuse("free_sized(%p, %zu): object is only %zu bytes", p,
+			    size, usable);
+	slab_free(p);
+}
+
 size_t slab_usable_arena(const void *p)
 {
 	return slab_usable_op(p, "malloc_usable_size");

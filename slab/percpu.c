@@ -136,6 +136,7 @@ static void layout_slots(void)
 }
 
 static void thread_exit(void *arg);
+static void membarrier_register(void);
 
 /* Have thread_exit() run when this thread exits. */
 static void hook_exit(struct slab_tls *t)
@@ -322,6 +323,8 @@ int percpu_init(void)
 		hook_exit(&slab_tls);
 		slab_tls.state = TS_RSEQ;
 	}
+	if (mode != SLAB_RSEQ_FAKE)
+		membarrier_register();
 	/* Last: from here the fast path runs. */
 	__atomic_store_n(&slab_fast.ncpus, nr_cpus, __ATOMIC_RELEASE);
 	return 0;
@@ -547,9 +550,9 @@ static unsigned long batch_of(struct kmem_cache *s, char *r)
 #ifndef SYS_membarrier
 #define SYS_membarrier 324
 #endif
-#define MB_PRIVATE_EXPEDITED_RSEQ	   (1 << 7)
+#define MB_PRIVATE_EXPEDITED_RSEQ          (1 << 7)
 #define MB_REGISTER_PRIVATE_EXPEDITED_RSEQ (1 << 8)
-#define MB_FLAG_CPU			   (1 << 0)
+#define MB_FLAG_CPU                        (1 << 0)
 
 struct percpu_stats percpu_stat;
 static struct slock drain_lock; /* scans and trims; before cache locks */
@@ -565,15 +568,25 @@ static uint64_t coarse_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Under drain_lock. Registration is lazy: it may take a grace period. */
+/*
+ * At start-up, most likely with one thread: registering a process that
+ * has several costs the kernel a grace period (synchronize_rcu), which a
+ * slow section (and a fork waiting for it) should not wait for.
+ */
+static void membarrier_register(void)
+{
+	int e = errno;
+
+	membarrier_state = syscall(SYS_membarrier,
+				   MB_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0,
+				   0) == 0 ?
+				   1 :
+				   -1;
+	errno = e;
+}
+
 static int membarrier_ready(void)
 {
-	if (!membarrier_state)
-		membarrier_state =
-			syscall(SYS_membarrier,
-				MB_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0) == 0 ?
-				1 :
-				-1;
 	return membarrier_state > 0;
 }
 
@@ -587,8 +600,8 @@ static int restart_sections(unsigned int idx)
 		return 1;
 	/* A fork child may need its own registration. */
 	if (errno == EPERM &&
-	    syscall(SYS_membarrier, MB_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0,
-		    0) == 0 &&
+	    syscall(SYS_membarrier, MB_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0) ==
+		    0 &&
 	    syscall(SYS_membarrier, MB_PRIVATE_EXPEDITED_RSEQ,
 		    cpu ? MB_FLAG_CPU : 0, cpu ? (int)idx : 0) == 0)
 		return 1;
@@ -877,7 +890,8 @@ static void tcache_drain(struct slab_tls *t, struct kmem_cache *s, void *p)
 	void *buf[MAX_BATCH + 1];
 	unsigned long n;
 
-	if (slot_grow(t->tcache, (unsigned int)s->slot, 0) && tcache_push(t, s, p))
+	if (slot_grow(t->tcache, (unsigned int)s->slot, 0) &&
+	    tcache_push(t, s, p))
 		return;
 	n = slot_take(t->tcache, (unsigned int)s->slot, buf,
 		      batch_of(s, t->tcache), 0);
@@ -1083,7 +1097,8 @@ void cache_free_slow(struct kmem_cache *s, void *p)
 		break;
 	case TS_RSEQ:
 		r = this_region();
-		if (r && slot_grow(r, slot, 1) && rseq_push(&slab_fast, slot, p))
+		if (r && slot_grow(r, slot, 1) &&
+		    rseq_push(&slab_fast, slot, p))
 			break;
 		n = rseq_pop_batch(&slab_fast, slot, buf, batch_of(s, r));
 		if (!rseq_push(&slab_fast, slot, p))

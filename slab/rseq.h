@@ -275,21 +275,22 @@ static inline int rseq_set_cap(const struct slab_fast *f, unsigned int slot,
 	unsigned long ok;
 	RSEQ_LOAD_NCPUS(f);
 
-	asm volatile(RSEQ_PROLOGUE("7f") "cmpq %[expect], %%rax\n\t"
-					 "jne 7f\n\t"
-					 "cmpl $0, (%[stopped])\n\t"
-					 "jne 7f\n\t"
-					 "cmpl %[old], -4(%%rax)\n\t"
-					 "jne 7f\n\t"
-					 "cmpl %[new], -8(%%rax)\n\t"
-					 "ja 7f\n\t"
-					 "movl %[new], -4(%%rax)\n\t" /* commit */
-					 "2:\n\t"
-					 "movl $1, %k[ok]\n\t"
-					 "jmp 6f\n\t"
-					 "7:\n\t"
-					 "xorl %k[ok], %k[ok]\n\t"
-					 "6:\n\t"
+	asm volatile(RSEQ_PROLOGUE(
+			     "7f") "cmpq %[expect], %%rax\n\t"
+				   "jne 7f\n\t"
+				   "cmpl $0, (%[stopped])\n\t"
+				   "jne 7f\n\t"
+				   "cmpl %[old], -4(%%rax)\n\t"
+				   "jne 7f\n\t"
+				   "cmpl %[new], -8(%%rax)\n\t"
+				   "ja 7f\n\t"
+				   "movl %[new], -4(%%rax)\n\t" /* commit */
+				   "2:\n\t"
+				   "movl $1, %k[ok]\n\t"
+				   "jmp 6f\n\t"
+				   "7:\n\t"
+				   "xorl %k[ok], %k[ok]\n\t"
+				   "6:\n\t"
 		     : [ok] "=&r"(ok)
 		     : RSEQ_INPUTS(f, bases), [expect] "r"(expect),
 		       [stopped] "r"(stopped), [old] "r"(old), [new] "r"(newcap)

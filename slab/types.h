@@ -73,11 +73,11 @@ struct slab {
 	uint32_t objs_end; /* SPAN_SLAB: nobj * size */
 	uint32_t fast_end; /* objs_end if per-CPU slot, else 0 */
 	uint16_t nobj;
-	uint16_t inuse;   /* objects not in freemap */
-	uint16_t hint;    /* first freemap word with a bit set */
-	uint8_t on_list;  /* SPAN_SLAB: SL_* below */
-	uint32_t size;    /* SPAN_SLAB: object size */
-	char *cpu_base;   /* SPAN_SLAB: slab_fast.slot_base[slot] */
+	uint16_t inuse;  /* objects not in freemap */
+	uint16_t hint;   /* first freemap word with a bit set */
+	uint8_t on_list; /* SPAN_SLAB: SL_* below */
+	uint32_t size;   /* SPAN_SLAB: object size */
+	char *cpu_base;  /* SPAN_SLAB: slab_fast.slot_base[slot] */
 	struct kmem_cache *cache;
 	struct slab *next, *prev;         /* cache list or free bin */
 	struct slab *lru_next, *lru_prev; /* dirty free spans, oldest last */
@@ -158,7 +158,7 @@ struct slab_fast {
 	uint64_t free_key; /* in every cached free object (internal.h) */
 	uint32_t slot_off[NR_CPU_SLOTS];
 	uint32_t slot_max[NR_CPU_SLOTS]; /* largest capacity of each stack */
-	char *slot_base[NR_CPU_SLOTS]; /* percpu_base + slot_off */
+	char *slot_base[NR_CPU_SLOTS];   /* percpu_base + slot_off */
 };
 
 /* Per-thread state (percpu.c). */

@@ -248,18 +248,33 @@ int __wrap_malloc_trim(size_t pad)
 
 void __wrap_free_sized(void *p, size_t size)
 {
-	if (p && in_arena(p) && size > slab_usable_arena(p))
-		slab_misuse("free_sized(%p, %zu): object is only %zu bytes", p,
-			    size, slab_usable_arena(p));
-	__wrap_free(p);
+	if (likely(in_arena(p))) {
+		if (likely(size <= KMALLOC_MAX))
+			slab_free_class(p, size);
+		else
+			slab_free_sized_other(p, size);
+		return;
+	}
+	if (p)
+		libc_free(p);
 }
 
 void __wrap_free_aligned_sized(void *p, size_t align, size_t size)
 {
-	if (p && in_arena(p) && ((uintptr_t)p & (align - 1)))
-		slab_misuse("free_aligned_sized(%p, %zu, %zu): pointer is not so aligned",
-			    p, align, size);
-	__wrap_free_sized(p, size);
+	if (likely(in_arena(p))) {
+		if (align <= SLAB_MIN_ALIGN && power_of_two(align) &&
+		    likely(size <= KMALLOC_MAX)) {
+			slab_free_class(p, size);
+			return;
+		}
+		if ((uintptr_t)p & (align - 1))
+			slab_misuse("free_aligned_sized(%p, %zu, %zu): pointer is not so aligned",
+				    p, align, size);
+		slab_free_sized_other(p, size);
+		return;
+	}
+	if (p)
+		libc_free(p);
 }
 
 /* Hand libc a NULL buffer instead of ours (see below). */

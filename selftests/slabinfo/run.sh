@@ -544,10 +544,10 @@ error_tests() {		# error_tests LIBC: slabinfo's failures
 	check "errors: a truncated file: exit 6" test $last_rc = 6
 	cp "$live" "$f"
 	le32 "$sp" | patch "$f" 28
-	le32 2 | patch "$f" 8
+	le32 3 | patch "$f" 8
 	si -p "$sp"
-	check "errors: version 2: exit 6, version named" \
-		test $last_rc = 6 -a "$(head -n 1 "$last_err")" = "slabinfo: $f: statistics file version 2, this slabinfo reads version 1"
+	check "errors: version 3: exit 6, version named" \
+		test $last_rc = 6 -a "$(head -n 1 "$last_err")" = "slabinfo: $f: statistics file version 3, this slabinfo reads version 2"
 	cp "$live" "$f"
 	le32 "$sp" | patch "$f" 28
 	le32 99999 | patch "$f" 20

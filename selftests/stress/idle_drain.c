@@ -255,8 +255,8 @@ static void *race_worker(void *arg)
 			free(blk[i]);
 			blk[i] = NULL;
 		} else {
-			len[i] = 1 + rnd_next(&r) % (rnd_next(&r) & 1 ? 256 :
-									4096);
+			len[i] = 1 +
+				 rnd_next(&r) % (rnd_next(&r) & 1 ? 256 : 4096);
 			blk[i] = malloc(opaque(len[i]));
 			if (!blk[i])
 				fail("malloc(%zu) = NULL", len[i]);
@@ -305,8 +305,8 @@ static void race_phase(double seconds)
 	pthread_join(tr, &ret);
 	trims = (unsigned long)ret;
 	slab_validate();
-	info("race: %d workers, %lu operations, %lu trims, no corruption",
-	     nw, ops, trims);
+	info("race: %d workers, %lu operations, %lu trims, no corruption", nw,
+	     ops, trims);
 	check(trims > 0, "the trimmer never ran");
 }
 

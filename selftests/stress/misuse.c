@@ -12,6 +12,8 @@
  *     page-aligned interior of a large one, unaligned interior): strict
  *   - free of a pointer inside slab's memory that was never handed out
  *     (a free slot next to a live object, the start of its page): strict
+ *   - free_sized() with a size larger than the object, of an interior
+ *     pointer, twice: strict (the first two), like a double free (the last)
  *   - double frees: immediately, with other frees in between, and of a
  *     whole batch. A per-CPU cache design may not see them cheaply: if
  *     the child survives, the test notes it (documented limitation) and
@@ -67,6 +69,34 @@ static void interior(void *arg)
 	else
 		free(p + c->off);
 	churn_and_exit(c->size);
+}
+
+/* free_sized() misuse, case number @arg (see main()). */
+static void sized_misuse(void *arg)
+{
+	int k = (int)(uintptr_t)arg;
+	size_t size = k == 3 ? 3 * MIB : k == 2 ? 64 : 100;
+	char *p = malloc(size);
+
+	if (!p)
+		_exit(2);
+	memset(p, 1, size);
+	switch (k) {
+	case 0:
+		free_sized(p, opaque(5000));
+		break;
+	case 1:
+		free_sized(p + 16, opaque(size));
+		break;
+	case 2:
+		free_sized(p, opaque(size));
+		free_sized(p, opaque(size));
+		break;
+	case 3:
+		free_sized(p, opaque(8 * MIB));
+		break;
+	}
+	churn_and_exit(size);
 }
 
 struct dcase {
@@ -210,6 +240,22 @@ int main(void)
 		r = expect_abort(what, interior, &ic[i], &st);
 		check(r == 0, "%s: %s", what,
 		      r > 0 ? "not detected" : "wrong death");
+	}
+	for (i = 0; i < 4; i++) {
+		static const char *const sc[] = {
+			"free_sized(malloc(100), 5000)",
+			"free_sized(malloc(100) + 16, 100)",
+			"free_sized twice (64 bytes)",
+			"free_sized(malloc(3 MiB), 8 MiB)",
+		};
+
+		r = expect_abort(sc[i], sized_misuse, (void *)(uintptr_t)i,
+				 &st);
+		if (i == 2)
+			double_free_result(sc[i], r, st);
+		else
+			check(r == 0, "%s: %s", sc[i],
+			      r > 0 ? "not detected" : "wrong death");
 	}
 	for (i = 0; i < ARRAY_SIZE(dc); i++) {
 		snprintf(what, sizeof(what), "double free of %s(%zu)%s",

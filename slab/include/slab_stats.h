@@ -64,11 +64,11 @@ struct slab_global_info {
 	uint32_t rseq_mode;      /* enum slab_rseq_mode */
 	uint32_t nr_cpus;        /* per-CPU regions */
 	char rseq_why[96];
-	uint64_t cpu_cache;      /* bytes one per-CPU/thread cache may hold */
-	uint64_t idle_drains;    /* idle per-CPU caches given back */
-	uint64_t drained_objs;   /* objects they held */
-	uint64_t cap_steals;     /* stack capacities halved for others */
-	int32_t membarrier;      /* 1 idle caches can be drained, -1 cannot,
+	uint64_t cpu_cache;    /* bytes one per-CPU/thread cache may hold */
+	uint64_t idle_drains;  /* idle per-CPU caches given back */
+	uint64_t drained_objs; /* objects they held */
+	uint64_t cap_steals;   /* stack capacities halved for others */
+	int32_t membarrier;    /* 1 idle caches can be drained, -1 cannot,
 				    0 not tried yet */
 	uint32_t pad;
 };

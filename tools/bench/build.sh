@@ -236,10 +236,12 @@ build_redis() {
 				return
 			fi
 			rm -f "$tree/src/redis-server"
+			# Once each: the dry run may list an object twice (the
+			# musl tree recompiles release.o, naming it again).
 			make -s -C "$tree/src" -n redis-server "${args[@]}" 2>/dev/null |
 				tr ' ' '\n' | grep -E '\.(o|a)$' |
-				sed -e "s|^\.\./|$tree/|;t" -e "s|^|$tree/src/|" \
-					>"$list.tmp"
+				sed -e "s|^\.\./|$tree/|;t" -e "s|^|$tree/src/|" |
+				awk '!seen[$0]++' >"$list.tmp"
 			if [ ! -s "$list.tmp" ]; then
 				rm -f "$list.tmp"
 				note "cannot list the objects of redis-server: no redis benchmark"
