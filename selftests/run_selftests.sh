@@ -98,7 +98,7 @@ done
 # finds the allocator's data back at its start-up contents and hangs in
 # init; see its header and Documentation/design.md, "Fork and signals").
 TESTS="api_edges foreign mt_random cross_thread kmem_cache misuse signals
-signal_alloc errno_keep double_free idle_drain
+signal_alloc errno_keep double_free idle_drain large_reuse
 thread_exit fork_threads fork_signal fork_stdio fork_large
 link_valloc link_getline link_strdup"
 # Run only when named (-t NAME): none at present.

@@ -324,9 +324,9 @@ static void fork_child(void)
 	if (l)
 		slab_bug("fork child: lock %p held although no thread was inside the allocator",
 			 (void *)l);
-	if (st == SLAB_STATE_READY && !kmalloc_size[NR_KMALLOC - 1])
+	if (st == SLAB_STATE_READY && !kmalloc_caches[NR_KMALLOC - 1].size)
 		slab_bug("fork child: the allocator's state is not the parent's (largest class %u)",
-			 kmalloc_size[NR_KMALLOC - 1]);
+			 kmalloc_caches[NR_KMALLOC - 1].size);
 	__atomic_store_n(&slab_gate_closed, 0, __ATOMIC_SEQ_CST);
 	/*
 	 * The per-thread stacks and kept runs of the threads that did not

@@ -134,6 +134,7 @@ struct pageheap_stats {
 	size_t kept_bytes; /* SPAN_KEPT runs (stats only) */
 	unsigned long kept_nr;
 	size_t purged_bytes;      /* given back to the OS, cumulative */
+	size_t dirty_limit;       /* dirty_max, or what reuse taught */
 	unsigned long extensions; /* arena grown in place (RLIMIT_AS) */
 };
 
@@ -220,6 +221,15 @@ extern struct slock caches_lock __hidden; /* named cache list */
 extern struct kmem_cache *named_caches __hidden;
 
 int kmalloc_init(void) __hidden;
+/* One kmalloc class as a constant (slab/kmalloc_table.c, generated). */
+struct kmalloc_class {
+	uint32_t size;
+	uint16_t npages, nobj;
+	char name[16];
+};
+extern const struct kmalloc_class kmalloc_table[NR_KMALLOC] __hidden;
+/* Pages and objects per slab for objects of @size. */
+void slab_geometry(size_t size, uint16_t *npages, uint16_t *nobj) __hidden;
 /* Set up @s for objects of @size bytes; slot -1: no per-CPU layer. */
 int cache_setup(struct kmem_cache *s, const char *name, size_t size,
 		unsigned int flags, void (*ctor)(void *), int slot) __hidden;

@@ -222,7 +222,8 @@ void slab_bad_pointer(const char *op, const void *p)
 		if (sl->kind == SPAN_LARGE)
 			slab_misuse("%s(%p): pointer inside the large allocation at %p",
 				    op, p, (void *)sl->start);
-		if (sl->kind == SPAN_FREE || sl->kind == SPAN_KEPT)
+		if (sl->kind == SPAN_FREE || sl->kind == SPAN_KEPT ||
+		    sl->kind == SPAN_PURGING)
 			slab_misuse("%s(%p): memory is free (double free or never allocated)",
 				    op, p);
 	}

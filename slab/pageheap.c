@@ -53,6 +53,16 @@ static struct slab *bins[NR_BINS + 1]; /* [0]: runs above NR_BINS pages */
 static struct slab *lru_head, *lru_tail;
 static struct slab *desc_free;
 static struct pageheap_stats ph;
+/*
+ * The size rule's budget, learnt (design.md, "Large allocations"):
+ * dirty_max at first, raised when pages it purged were needed again at
+ * once, halved back after DIRTY_DECAY purge periods without such a need.
+ */
+static size_t dirty_limit;
+static uint64_t size_purge_ms;      /* the size rule last purged */
+static uint64_t raised_ms;          /* dirty_limit last raised or halved */
+#define DIRTY_LEARN_MAX (1UL << 30) /* at most 64 x 16 MiB */
+#define DIRTY_DECAY     10
 static size_t kept_bytes;     /* atomic: SPAN_KEPT runs */
 static unsigned long kept_nr; /* atomic */
 
@@ -277,15 +287,36 @@ static void lru_del(struct slab *s)
 	s->lru_next = s->lru_prev = NULL;
 }
 
+/*
+ * Newest first: purge_locked() ages runs out from the tail, so a run goes
+ * in after every run that became dirty later than it did (a merged run
+ * carries its oldest part's time, a split part its whole's). Freshly
+ * freed runs go at the head at once; older ones are placed from the
+ * tail, where they belong.
+ */
 static void lru_add(struct slab *s)
 {
-	s->lru_prev = NULL;
-	s->lru_next = lru_head;
-	if (lru_head)
-		lru_head->lru_prev = s;
+	struct slab *n = lru_tail;
+
+	if (!lru_head || s->free_ms >= lru_head->free_ms) {
+		s->lru_prev = NULL;
+		s->lru_next = lru_head;
+		if (lru_head)
+			lru_head->lru_prev = s;
+		else
+			__atomic_store_n(&lru_tail, s, __ATOMIC_RELAXED);
+		lru_head = s;
+		return;
+	}
+	while (n->free_ms < s->free_ms)
+		n = n->lru_prev; /* stops at the head at the latest */
+	s->lru_prev = n;
+	s->lru_next = n->lru_next;
+	if (n->lru_next)
+		n->lru_next->lru_prev = s;
 	else
 		__atomic_store_n(&lru_tail, s, __ATOMIC_RELAXED);
-	lru_head = s;
+	n->lru_next = s;
 }
 
 static void map_range(struct slab *s, size_t first, size_t n)
@@ -335,7 +366,15 @@ static void free_add(struct slab *s)
 	}
 }
 
-static void purge_one(struct slab *s)
+/*
+ * Purging is two steps so that no madvise() runs under ph_lock (every
+ * slab refill, drain and large allocation of every thread waits on it):
+ * purge_take() (locked) takes a dirty free run off the bins and the LRU
+ * and marks it SPAN_PURGING, which nothing allocates or merges; then
+ * purge_finish() (unlocked) purges the taken runs and puts them back,
+ * clean, under the lock again.
+ */
+static void purge_take(struct slab *s, struct slab **taken)
 {
 	size_t len = (size_t)s->npages << PAGE_SHIFT;
 
@@ -343,45 +382,123 @@ static void purge_one(struct slab *s)
 	SLAB_BUG_ON(s->kind != SPAN_FREE ||
 		    s->start - slab_arena.base >= slab_arena.size ||
 		    len > slab_arena.size - (s->start - slab_arena.base));
-	lru_del(s);
-	ph.dirty_bytes -= (size_t)s->dirty_pages << PAGE_SHIFT;
+	free_del(s);
 	ph.purged_bytes += (size_t)s->dirty_pages << PAGE_SHIFT;
-	s->dirty_pages = 0;
-	/*
-	 * A clean run must read as zeroes (calloc relies on it). The kernel
-	 * refuses MADV_DONTNEED on locked pages (mlock): zero them instead.
-	 */
-	if (madvise((void *)s->start, len, MADV_DONTNEED))
-		memset((void *)s->start, 0, len);
+	__atomic_store_n(&s->kind, SPAN_PURGING, __ATOMIC_RELAXED);
+	s->next = *taken;
+	*taken = s;
 }
 
-/* Called with ph_lock held. */
+/* Without ph_lock: purge what purge_take() took, then give it back. */
+static struct slab *coalesce(struct slab *s);
+
+static void purge_finish(struct slab *taken)
+{
+	struct slab *s, *next;
+
+	if (!taken)
+		return;
+	for (s = taken; s; s = s->next) {
+		/*
+		 * A clean run must read as zeroes (calloc relies on it). The
+		 * kernel refuses MADV_DONTNEED on locked pages (mlock): zero
+		 * them instead.
+		 */
+		if (madvise((void *)s->start, (size_t)s->npages << PAGE_SHIFT,
+			    MADV_DONTNEED))
+			memset((void *)s->start, 0,
+			       (size_t)s->npages << PAGE_SHIFT);
+	}
+	slock_lock(&ph_lock);
+	for (s = taken; s; s = next) {
+		next = s->next;
+		SLAB_BUG_ON(s->kind != SPAN_PURGING);
+		s->dirty_pages = 0;
+		s->kind = SPAN_FREE;
+		free_add(coalesce(s));
+	}
+	slock_unlock(&ph_lock);
+}
+
 /*
- * Called with ph_lock held. @keep, the run a large allocation just left,
- * is spared by the size threshold (not by age): a program that frees and
- * allocates a huge block in a loop then reuses resident pages instead of
- * paying madvise and a page fault per page on every pair.
+ * Called with ph_lock held; the runs to purge go on @taken for
+ * purge_finish() once the lock is dropped. @keep, the run a large
+ * allocation just left, is spared by the size threshold (not by age): a
+ * program that frees and allocates a huge block in a loop then reuses
+ * resident pages instead of paying madvise and a page fault per page on
+ * every pair.
  */
-static void purge_locked(int all, struct slab *keep)
+static uint64_t purge_period(void)
+{
+	return slab_opt.purge_ms ? slab_opt.purge_ms : 1000;
+}
+
+/* The size rule's budget now; halves back towards dirty_max with time. */
+static size_t dirty_budget(uint64_t now)
+{
+	if (dirty_limit <= slab_opt.dirty_max || !slab_opt.dirty_max)
+		return dirty_limit = slab_opt.dirty_max;
+	if (now - raised_ms > DIRTY_DECAY * purge_period()) {
+		dirty_limit /= 2;
+		if (dirty_limit < slab_opt.dirty_max)
+			dirty_limit = slab_opt.dirty_max;
+		raised_ms = now;
+	}
+	return dirty_limit;
+}
+
+/*
+ * A free run was handed out with @fresh bytes that fault in (purged).
+ * Soon after the size rule purged, that is the program's working set
+ * coming back: keep more dirty pages from now on (what was dirty plus
+ * what it needed, or the budget if more, and a quarter), up to
+ * DIRTY_LEARN_MAX.
+ * dirty_max=0 asks for everything back at once and learns nothing.
+ */
+static void learn_reuse(size_t fresh, uint64_t now)
+{
+	size_t want;
+
+	if (!fresh || !slab_opt.dirty_max || !size_purge_ms ||
+	    now - size_purge_ms > purge_period())
+		return;
+	/* What would have spared the purge, and a quarter more. */
+	want = ph.dirty_bytes + fresh;
+	if (want < dirty_limit)
+		want = dirty_limit;
+	want += want / 4;
+	if (want > DIRTY_LEARN_MAX)
+		want = DIRTY_LEARN_MAX > slab_opt.dirty_max ?
+			       DIRTY_LEARN_MAX :
+			       slab_opt.dirty_max;
+	if (want > dirty_limit) {
+		dirty_limit = want;
+		raised_ms = now;
+	}
+}
+
+static void purge_locked(int all, struct slab *keep, struct slab **taken)
 {
 	struct slab *v, *prev;
-	uint64_t now;
+	uint64_t now = now_ms();
+	size_t budget = dirty_budget(now);
 
-	if (all || ph.dirty_bytes > slab_opt.dirty_max) {
-		size_t target = all ? 0 : slab_opt.dirty_max / 2;
+	if (all || ph.dirty_bytes > budget) {
+		size_t target = all ? 0 : budget / 2;
 
 		for (v = lru_tail; v && ph.dirty_bytes > target; v = prev) {
 			prev = v->lru_prev;
 			/* dirty_max=0 asks for everything back at once. */
 			if (v != keep || all || !slab_opt.dirty_max)
-				purge_one(v);
+				purge_take(v, taken);
 		}
+		if (!all)
+			size_purge_ms = now;
 	}
 	if (!lru_tail)
 		return;
-	now = now_ms();
 	while (lru_tail && now - lru_tail->free_ms >= slab_opt.purge_ms)
-		purge_one(lru_tail);
+		purge_take(lru_tail, taken);
 }
 
 /*
@@ -392,21 +509,26 @@ static void purge_locked(int all, struct slab *keep)
 void pageheap_tick(void)
 {
 	struct slab *t = __atomic_load_n(&lru_tail, __ATOMIC_RELAXED);
+	struct slab *taken = NULL;
 
 	if (!t || now_ms() - __atomic_load_n(&t->free_ms, __ATOMIC_RELAXED) <
 			  slab_opt.purge_ms)
 		return;
 	if (!slock_trylock(&ph_lock))
 		return;
-	purge_locked(0, NULL);
+	purge_locked(0, NULL, &taken);
 	slock_unlock(&ph_lock);
+	purge_finish(taken);
 }
 
 void pageheap_purge(int all)
 {
+	struct slab *taken = NULL;
+
 	slock_lock(&ph_lock);
-	purge_locked(all, NULL);
+	purge_locked(all, NULL, &taken);
 	slock_unlock(&ph_lock);
+	purge_finish(taken);
 }
 
 static struct slab *find_free(size_t npages)
@@ -499,12 +621,10 @@ static int split_tail(struct slab *s, size_t npages)
 	return 0;
 }
 
-static struct slab *coalesce(struct slab *s);
-
 struct slab *pageheap_alloc(size_t npages, size_t align_pages, int kind)
 {
+	struct slab *s, *h, *taken = NULL;
 	size_t len, head;
-	struct slab *s, *h;
 	uintptr_t a;
 
 	if (!npages || npages > UINT32_MAX ||
@@ -515,10 +635,16 @@ struct slab *pageheap_alloc(size_t npages, size_t align_pages, int kind)
 		return NULL;
 	slock_lock(&ph_lock);
 	s = find_free(len);
-	if (s)
+	if (s) {
 		free_del(s);
-	else
+		/* Pages never used (grow() below) are not a purge's fault. */
+		if (size_purge_ms && s->dirty_pages < s->npages)
+			learn_reuse((size_t)(s->npages - s->dirty_pages)
+					    << PAGE_SHIFT,
+				    now_ms());
+	} else {
 		s = grow(len);
+	}
 	if (!s)
 		goto fail;
 	/* Not free any more: coalesce() below must not take it. */
@@ -558,14 +684,25 @@ struct slab *pageheap_alloc(size_t npages, size_t align_pages, int kind)
 		ph.large_nr++;
 	}
 	if (lru_tail)
-		purge_locked(0, NULL);
+		purge_locked(0, NULL, &taken);
 	slock_unlock(&ph_lock);
+	purge_finish(taken);
 	if (SLAB_DEBUG)
 		pageheap_validate();
 	return s;
 fail:
 	slock_unlock(&ph_lock);
 	return NULL;
+}
+
+/*
+ * @s takes in dirty free run @n: the merged run became dirty when its
+ * oldest dirty part did, so old dirty pages still age out.
+ */
+static void merge_stamp(struct slab *s, const struct slab *n)
+{
+	if (n->dirty_pages && (!s->dirty_pages || n->free_ms < s->free_ms))
+		__atomic_store_n(&s->free_ms, n->free_ms, __ATOMIC_RELAXED);
 }
 
 /* Merge free run @s with free neighbours; returns the merged run. */
@@ -581,6 +718,7 @@ static struct slab *coalesce(struct slab *s)
 		    __atomic_load_n(&n->kind, __ATOMIC_RELAXED) == SPAN_FREE &&
 		    n->start + ((size_t)n->npages << PAGE_SHIFT) == s->start) {
 			free_del(n);
+			merge_stamp(s, n);
 			s->start = n->start;
 			s->npages += n->npages;
 			s->dirty_pages += n->dirty_pages;
@@ -593,6 +731,7 @@ static struct slab *coalesce(struct slab *s)
 		    __atomic_load_n(&n->kind, __ATOMIC_RELAXED) == SPAN_FREE &&
 		    n->start == end) {
 			free_del(n);
+			merge_stamp(s, n);
 			s->npages += n->npages;
 			s->dirty_pages += n->dirty_pages;
 			desc_put(n);
@@ -603,6 +742,7 @@ static struct slab *coalesce(struct slab *s)
 
 void pageheap_free(struct slab *s)
 {
+	struct slab *taken = NULL;
 	int large;
 
 	slock_lock(&ph_lock);
@@ -619,8 +759,9 @@ void pageheap_free(struct slab *s)
 	__atomic_store_n(&s->free_ms, now_ms(), __ATOMIC_RELAXED);
 	s = coalesce(s);
 	free_add(s);
-	purge_locked(0, large ? s : NULL);
+	purge_locked(0, large ? s : NULL, &taken);
 	slock_unlock(&ph_lock);
+	purge_finish(taken);
 	if (SLAB_DEBUG)
 		pageheap_validate();
 }
@@ -656,7 +797,7 @@ void pageheap_unkeep(struct slab *s)
 
 void pageheap_shrink(struct slab *s, size_t npages)
 {
-	struct slab *t;
+	struct slab *t, *taken = NULL;
 
 	if (npages >= s->npages || !npages)
 		return;
@@ -673,9 +814,10 @@ void pageheap_shrink(struct slab *s, size_t npages)
 		t->kind = SPAN_FREE;
 		t = coalesce(t);
 		free_add(t);
-		purge_locked(0, NULL);
+		purge_locked(0, NULL, &taken);
 	}
 	slock_unlock(&ph_lock);
+	purge_finish(taken);
 }
 
 int pageheap_grow(struct slab *s, size_t npages)
@@ -718,6 +860,8 @@ out:
 void pageheap_peek_stats(struct pageheap_stats *st)
 {
 	*st = ph;
+	st->dirty_limit = dirty_limit > slab_opt.dirty_max ? dirty_limit :
+							     slab_opt.dirty_max;
 	st->committed = committed;
 	st->frontier = frontier;
 	st->kept_bytes = __atomic_load_n(&kept_bytes, __ATOMIC_RELAXED);
@@ -750,7 +894,8 @@ void pageheap_validate(void)
 			    s->start != slab_arena.base + (i << PAGE_SHIFT));
 		SLAB_BUG_ON(!s->npages || i + s->npages > npages);
 		SLAB_BUG_ON(s->kind != SPAN_FREE && s->kind != SPAN_SLAB &&
-			    s->kind != SPAN_LARGE && s->kind != SPAN_KEPT);
+			    s->kind != SPAN_LARGE && s->kind != SPAN_KEPT &&
+			    s->kind != SPAN_PURGING);
 		SLAB_BUG_ON(slab_arena.pagemap[i + s->npages - 1] != s);
 		if (s->kind == SPAN_FREE) {
 			SLAB_BUG_ON(prev && prev->kind == SPAN_FREE);

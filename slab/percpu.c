@@ -465,16 +465,17 @@ static unsigned long slot_take(char *r, unsigned int slot, void **buf,
 }
 
 /*
- * Make room in @r for @need more bytes of @slot's objects: the stack with
- * the most committed bytes, if it has more than @mine (what @slot would
- * have), gives half its objects back to their slabs and halves its
- * capacity. Holding no lock; the objects go back under their cache's.
+ * Make room in @r for @slot: the stack with the most committed bytes, if
+ * it has more than twice @mine (what @slot would have: two classes of
+ * about equal room do not take it from each other in turn), gives half
+ * its objects back to their slabs and halves its capacity. Holding no
+ * lock; the objects go back under their cache's.
  */
 static void region_steal(char *r, unsigned int slot, size_t mine, int rseq)
 {
 	void *buf[MAX_BATCH];
 	unsigned int i, victim = NR_KMALLOC;
-	size_t most = mine, b;
+	size_t most = 2 * mine, b;
 	uint32_t cap, half, cnt;
 	unsigned long n, k;
 
@@ -498,40 +499,64 @@ static void region_steal(char *r, unsigned int slot, size_t mine, int rseq)
 			break;
 		cache_release(&kmalloc_caches[victim], buf, k);
 	}
-	if (set_cap(r, victim, cap, half, rseq))
+	if (set_cap(r, victim, cap, half, rseq)) {
+		__atomic_fetch_sub(&region_hdr(r)->committed,
+				   (size_t)(cap - half) * kmalloc_size[victim],
+				   __ATOMIC_RELAXED);
 		__atomic_fetch_add(&percpu_stat.steals, 1, __ATOMIC_RELAXED);
+	}
 }
 
 /*
  * A miss on @slot in @r (an empty stack on malloc, a full one on free):
  * grow its capacity, from 1/8 of slot_max, doubling to slot_max, within
  * the region's byte bound (cpu_cache=). Returns 1 if it grew.
+ *
+ * The header's committed bytes are an estimate (two threads of one CPU,
+ * or a drainer, may race on it); a growth it refuses recomputes it from
+ * the capacities first. A refused class is not tried again for the next
+ * 256 slow calls of this thread, so a full region costs a miss nothing.
  */
 static int slot_grow(char *r, unsigned int slot, int rseq)
 {
+	struct slab_tls *t = &slab_tls;
+	struct region_hdr *h = region_hdr(r);
 	uint32_t cap = __atomic_load_n(slot_cap(r, slot), __ATOMIC_RELAXED);
 	uint32_t max = slab_fast.slot_max[slot], want, room, cnt;
 	size_t size = kmalloc_size[slot], used, bound = slab_opt.cpu_cache;
+	uint64_t bit = 1ULL << (slot % 64);
 
-	if (cap >= max ||
-	    __atomic_load_n(&region_hdr(r)->stopped, __ATOMIC_ACQUIRE))
+	if (cap >= max || (t->nogrow[slot / 64] & bit) ||
+	    __atomic_load_n(&h->stopped, __ATOMIC_ACQUIRE))
 		return 0;
 	want = cap ? cap * 2 : max / 8;
 	/* Objects left in a stack whose stop failed (region_stop()). */
 	cnt = __atomic_load_n(slot_count(r, slot), __ATOMIC_RELAXED);
 	want = want < cnt ? cnt : want;
 	want = want < 1 ? 1 : want > max ? max : want;
-	used = region_bytes(r);
+	used = __atomic_load_n(&h->committed, __ATOMIC_RELAXED);
 	if (used + (size_t)(want - cap) * size > bound) {
-		region_steal(r, slot, (size_t)want * size, rseq);
+		t->nogrow[slot / 64] |= bit;
+		/* One refusal in 8 looks for room; the others give up. */
+		if (t->ticks & 7)
+			return 0;
 		used = region_bytes(r);
+		if (used + (size_t)(want - cap) * size > bound) {
+			region_steal(r, slot, (size_t)want * size, rseq);
+			used = region_bytes(r);
+		}
+		__atomic_store_n(&h->committed, used, __ATOMIC_RELAXED);
 		room = used < bound ? (uint32_t)((bound - used) / size) : 0;
 		if (want - cap > room)
 			want = cap + room;
 		if (want <= cap)
 			return 0;
 	}
-	return set_cap(r, slot, cap, want, rseq);
+	if (!set_cap(r, slot, cap, want, rseq))
+		return 0;
+	__atomic_fetch_add(&h->committed, (size_t)(want - cap) * size,
+			   __ATOMIC_RELAXED);
+	return 1;
 }
 
 /* Objects moved per refill or drain: half the current capacity. */
@@ -661,6 +686,7 @@ static unsigned long region_drain(char *r)
 		total += n;
 	}
 	/* Capacities stay 0: the owner starts again from small ones. */
+	__atomic_store_n(&region_hdr(r)->committed, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&region_hdr(r)->stopped, 0, __ATOMIC_RELEASE);
 	return total;
 }
@@ -724,7 +750,11 @@ static void percpu_tick(struct slab_tls *t)
 {
 	uint64_t now, last;
 
-	if (++t->ticks & 63 || !slab_opt.cpu_idle_ms || !slab_fast.ncpus)
+	if (++t->ticks & 63)
+		return;
+	if (!t->ticks) /* every 256 slow calls: try refused classes again */
+		t->nogrow[0] = t->nogrow[1] = 0;
+	if (!slab_opt.cpu_idle_ms || !slab_fast.ncpus)
 		return;
 	now = coarse_ms();
 	last = __atomic_load_n(&last_scan_ms, __ATOMIC_RELAXED);
@@ -1225,6 +1255,7 @@ unsigned long percpu_trim(void)
 		for (i = 0; i < NR_KMALLOC; i++)
 			__atomic_store_n(slot_cap(t->tcache, i), 0,
 					 __ATOMIC_RELAXED);
+		region_hdr(t->tcache)->committed = 0;
 		busy_dec();
 	}
 	return n;

@@ -114,6 +114,7 @@ static void global_info(struct slab_global_info *g, int lock)
 	g->free_bytes = ph.free_bytes + ph.kept_bytes;
 	g->dirty_bytes = ph.dirty_bytes + ph.kept_bytes;
 	g->purged_bytes = ph.purged_bytes;
+	g->dirty_limit = ph.dirty_limit;
 	g->resident_est = ph.frontier - (ph.free_bytes - ph.dirty_bytes);
 	g->large_nr = ph.large_nr - ph.kept_nr;
 	g->large_bytes = ph.large_bytes - ph.kept_bytes;
@@ -258,7 +259,7 @@ static void print_table(struct sink *k)
 	sink_printf(k,
 		    "slabs %lluK, in use %lluK; large %llu (%lluK); "
 		    "arena reserved %lluM, used %lluK, free %lluK (dirty %lluK), "
-		    "returned %lluK; libc fallbacks %llu\n",
+		    "returned %lluK, kept up to %lluK; libc fallbacks %llu\n",
 		    (unsigned long long)(k->slab_bytes >> 10),
 		    (unsigned long long)(k->active_bytes >> 10),
 		    (unsigned long long)g.large_nr,
@@ -268,6 +269,7 @@ static void print_table(struct sink *k)
 		    (unsigned long long)(g.free_bytes >> 10),
 		    (unsigned long long)(g.dirty_bytes >> 10),
 		    (unsigned long long)(g.purged_bytes >> 10),
+		    (unsigned long long)(g.dirty_limit >> 10),
 		    (unsigned long long)g.libc_fallbacks);
 	sink_printf(k, "per-CPU layer: %s (%s), %u regions\n",
 		    g.rseq_mode == SLAB_RSEQ_CPU_ID ? "rseq, cpu_id" :

@@ -51,6 +51,7 @@ enum span_kind {
 	SPAN_LARGE,    /* one large allocation */
 	SPAN_SLAB,     /* a slab of a kmem_cache */
 	SPAN_KEPT,     /* a freed large run a thread keeps for reuse */
+	SPAN_PURGING,  /* a free run being purged, outside the lock */
 };
 
 /*
@@ -63,7 +64,12 @@ enum span_kind {
  * [start, start + npages): stale entries fail that check.
  */
 struct slab {
-	/* Hot: read by free() without a lock; constant while allocated. */
+	/*
+	 * Hot: read by free() without a lock; constant while allocated. One
+	 * cache line (descriptors are 64-byte aligned): nothing that a
+	 * refill or drain writes may share it, or every free() on other
+	 * CPUs would miss on it.
+	 */
 	uintptr_t start;
 	uint32_t npages;
 	uint8_t kind;
@@ -73,19 +79,24 @@ struct slab {
 	uint32_t objs_end; /* SPAN_SLAB: nobj * size */
 	uint32_t fast_end; /* objs_end if per-CPU slot, else 0 */
 	uint16_t nobj;
-	uint16_t inuse;  /* objects not in freemap */
-	uint16_t hint;   /* first freemap word with a bit set */
-	uint8_t on_list; /* SPAN_SLAB: SL_* below */
-	uint32_t size;   /* SPAN_SLAB: object size */
-	char *cpu_base;  /* SPAN_SLAB: slab_fast.slot_base[slot] */
+	uint16_t pad2;
+	uint32_t size;  /* SPAN_SLAB: object size */
+	char *cpu_base; /* SPAN_SLAB: slab_fast.slot_base[slot] */
 	struct kmem_cache *cache;
-	struct slab *next, *prev;         /* cache list or free bin */
+	/* Cold: written under the cache's or the page heap's lock. */
+	uint16_t inuse;           /* objects not in freemap */
+	uint16_t hint;            /* first freemap word with a bit set */
+	uint8_t on_list;          /* SPAN_SLAB: SL_* below */
+	struct slab *next, *prev; /* cache list or free bin */
 	struct slab *lru_next, *lru_prev; /* dirty free spans, oldest last */
 	uint64_t free_ms;                 /* SPAN_FREE: when it became dirty */
 	uint32_t dirty_pages; /* may be resident, not zero (upper bound) */
 	uint64_t freemap[SLAB_MAX_OBJS / 64]; /* bit set = free */
 	size_t req;                           /* SPAN_LARGE: requested size */
-};
+} __attribute__((aligned(CACHELINE)));
+
+_Static_assert(__builtin_offsetof(struct slab, inuse) <= CACHELINE,
+	       "free()'s fields of struct slab fit one cache line");
 
 enum { SL_NONE, SL_PARTIAL, SL_FULL, SL_EMPTY };
 
@@ -107,8 +118,8 @@ struct kmem_cache_stats {
  * Lock order: caches_lock -> kmem_cache.lock -> pageheap lock -> meta lock.
  */
 struct kmem_cache {
-	struct slock lock;
-	uint32_t size; /* object size (stride) */
+	struct slock lock; /* a line of its own: see the alignment below */
+	uint32_t size;     /* object size (stride) */
 	/*
 	 * ceil(2^64 / size). For an offset off < 2^32 into a slab:
 	 * off is a multiple of size iff off * magic mod 2^64 < magic, and
@@ -130,7 +141,7 @@ struct kmem_cache {
 	struct kmem_cache_stats stats;
 	struct kmem_cache *next_named; /* list of named caches */
 	char name[32];
-};
+} __attribute__((aligned(CACHELINE))); /* neighbours' locks apart */
 
 /* Internal kmem_cache flags beyond the public ones. */
 #define SLAB_KMALLOC 0x100u
@@ -149,6 +160,8 @@ struct kmem_cache {
 #define REGION_HDR 64
 struct region_hdr {
 	uint32_t stopped; /* a drainer owns the region (percpu.c) */
+	uint32_t pad;
+	uint64_t committed; /* about sum of cap * size (percpu.c) */
 };
 
 struct slab_fast {
@@ -172,6 +185,7 @@ struct slab_tls {
 	uint16_t gating;    /* entering or leaving the outermost section */
 	uint8_t draining;   /* in slab_deferred_drain() */
 	uint8_t ticks;      /* slow calls, for the idle scan (percpu.c) */
+	uint64_t nogrow[2]; /* classes whose growth was refused lately */
 	int saved_errno;    /* errno at the outermost slow_enter() */
 	char *tcache;       /* fallback per-thread region */
 	struct slab *kept;  /* SPAN_KEPT run for the next large malloc */

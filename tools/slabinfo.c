@@ -751,8 +751,9 @@ static void show_totals(const struct snapshot *s)
 	       human(b[1], 16, g->arena_committed),
 	       human(b[2], 16, g->arena_used),
 	       human(b[3], 16, g->resident_est));
-	printf("Free pages   : %s (dirty %s), returned to the OS %s (cumulative)\n",
+	printf("Free pages   : %s (dirty %s, kept up to %s), returned to the OS %s (cumulative)\n",
 	       human(b[4], 16, g->free_bytes), human(b[5], 16, g->dirty_bytes),
+	       human(b[1], 16, g->dirty_limit),
 	       human(b[0], 16, g->purged_bytes));
 	printf("libc fallback: %llu requests served by libc's malloc\n",
 	       (unsigned long long)g->libc_fallbacks);

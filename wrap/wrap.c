@@ -81,16 +81,12 @@ void __wrap_free(void *p)
 		libc_free(p);
 }
 
-void *__wrap_calloc(size_t n, size_t size)
+/* calloc() beyond the inline case: large, a miss, or libc's. */
+static __attribute__((noinline)) void *calloc_slow(size_t n, size_t size,
+						   size_t total)
 {
-	size_t total;
-	void *p;
+	void *p = slab_calloc(total);
 
-	if (__builtin_mul_overflow(n, size, &total)) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	p = slab_calloc(total);
 	if (likely(p))
 		return p;
 	slab_count_fallback();
@@ -102,6 +98,30 @@ void *__wrap_calloc(size_t n, size_t size)
 	if (p)
 		memset(p, 0, total);
 	return p;
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+	size_t total;
+	void *p;
+
+	if (unlikely(__builtin_mul_overflow(n, size, &total))) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	/*
+	 * Small: malloc's pop and a tail call to memset, no frame. At least
+	 * 16 bytes (the smallest object) are cleared: that also clears the
+	 * free key in word 1 (internal.h).
+	 */
+	if (likely(total <= 1024)) {
+		unsigned int c = kmalloc_index_small[(total + 15) >> 4];
+
+		rseq_pop_or_goto(&slab_fast, c, p, slow);
+		return memset(p, 0, total < 16 ? 16 : total);
+	}
+slow:
+	return calloc_slow(n, size, total);
 }
 
 void *__wrap_realloc(void *p, size_t size)
@@ -185,7 +205,8 @@ void *__wrap_memalign(size_t align, size_t size)
 	return __wrap_aligned_alloc(align, size);
 }
 
-int __wrap_posix_memalign(void **memptr, size_t align, size_t size)
+static __attribute__((noinline)) int
+posix_memalign_slow(void **memptr, size_t align, size_t size)
 {
 	void *p;
 
@@ -203,6 +224,23 @@ int __wrap_posix_memalign(void **memptr, size_t align, size_t size)
 	}
 	*memptr = p;
 	return 0;
+}
+
+int __wrap_posix_memalign(void **memptr, size_t align, size_t size)
+{
+	void *p;
+
+	/* Every object is 16-aligned: malloc's pop, inline, no frame. */
+	if (likely(align == 16 || align == 8) && likely(size <= 1024)) {
+		unsigned int c = kmalloc_index_small[(size + 15) >> 4];
+
+		rseq_pop_or_goto(&slab_fast, c, p, slow);
+		obj_clear_key(p);
+		*memptr = p;
+		return 0;
+	}
+slow:
+	return posix_memalign_slow(memptr, align, size);
 }
 
 void *__wrap_valloc(size_t size)

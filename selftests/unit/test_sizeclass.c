@@ -5,6 +5,7 @@
  * multiples of 16, increasing, and waste at most 1/8 above 128 bytes.
  */
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "unit.h"
@@ -28,6 +29,45 @@ START_TEST(classes_table)
 	ck_assert_uint_eq(kmalloc_size[NR_KMALLOC - 1], KMALLOC_MAX);
 	for (i = 0; i < 8; i++)
 		ck_assert_uint_eq(kmalloc_size[i], 16 * (i + 1));
+}
+END_TEST
+
+/*
+ * The constant table (slab/kmalloc_table.h, generated) against the rules,
+ * restated here: 16..128 by 16, then 8 classes per power of two; names
+ * "kmalloc-N", "kmalloc-Nk" for whole KiB from 1 KiB; the geometry of
+ * slab_geometry(), which named caches use.
+ */
+START_TEST(table_matches_rules)
+{
+	char name[32];
+	unsigned int i, j, k;
+	uint16_t np, no;
+	size_t size;
+
+	for (i = 0; i < NR_KMALLOC; i++) {
+		if (i < 8) {
+			size = 16 * (i + 1);
+		} else {
+			j = i - 8;
+			k = 7 + j / 8;
+			size = (1UL << k) + (j % 8 + 1) * (1UL << (k - 3));
+		}
+		ck_assert_uint_eq(kmalloc_table[i].size, size);
+		if (size >= 1024 && !(size & 1023))
+			snprintf(name, sizeof(name), "kmalloc-%zuk",
+				 size >> 10);
+		else
+			snprintf(name, sizeof(name), "kmalloc-%zu", size);
+		ck_assert_str_eq(kmalloc_table[i].name, name);
+		ck_assert_str_eq(kmalloc_caches[i].name, name);
+		slab_geometry(size, &np, &no);
+		ck_assert_uint_eq(kmalloc_table[i].npages, np);
+		ck_assert_uint_eq(kmalloc_table[i].nobj, no);
+		ck_assert_uint_eq(kmalloc_caches[i].npages, np);
+		ck_assert_uint_eq(kmalloc_caches[i].nobj, no);
+		ck_assert_uint_le((size_t)no * size, (size_t)np << PAGE_SHIFT);
+	}
 }
 END_TEST
 
@@ -105,6 +145,7 @@ Suite *sizeclass_suite(void)
 	TCase *tc = unit_tcase("core");
 
 	tcase_add_test(tc, classes_table);
+	tcase_add_test(tc, table_matches_rules);
 	tcase_add_test(tc, every_size);
 	tcase_add_test(tc, malloc_uses_class);
 	suite_add_tcase(s, tc);

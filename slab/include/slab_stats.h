@@ -67,6 +67,8 @@ struct slab_global_info {
 	uint64_t cpu_cache;    /* bytes one per-CPU/thread cache may hold */
 	uint64_t idle_drains;  /* idle per-CPU caches given back */
 	uint64_t drained_objs; /* objects they held */
+	uint64_t dirty_limit;  /* free resident bytes kept: dirty_max, or more
+				 when the program reuses them (learnt) */
 	uint64_t cap_steals;   /* stack capacities halved for others */
 	int32_t membarrier;    /* 1 idle caches can be drained, -1 cannot,
 				    0 not tried yet */

@@ -7,7 +7,7 @@
 #
 # Output, all under build/bench/ (BENCH_DIR):
 #   bin/<config>/<prog>   the programs: seed larson prodcons cache sizemix
-#                         fastpath rss speedtest1
+#                         fastpath bigbuf rss speedtest1
 #   runone                the timing wrapper (tools/bench/runone.c)
 #   configs.txt           one line per configuration: NAME ok|skip|FAIL NOTE
 #   src/                  Debian source packages (apt-get source mimalloc
@@ -39,7 +39,7 @@ MUSL_CC=${MUSL_CC:-musl-gcc}
 # on where the linker put the write loop.
 CFLAGS=(-O2 -Wall -Wextra -pthread -falign-functions=64)
 SQLITE_CFLAGS=(-O2 -DSQLITE_THREADSAFE=1 -DSQLITE_OMIT_LOAD_EXTENSION)
-PROGS=(seed larson prodcons cache sizemix fastpath rss speedtest1
+PROGS=(seed larson prodcons cache sizemix fastpath bigbuf rss speedtest1
 	redis-server)
 CONFIGS=(musl musl+slab musl+mimalloc glibc glibc+slab glibc+mimalloc
 	glibc+jemalloc glibc+tcmalloc)
@@ -52,6 +52,7 @@ declare -A tiny=(
 	[cache]="scratch 2 1 8 10"
 	[sizemix]="random 1 2 10"
 	[fastpath]="batch 100"
+	[bigbuf]="2 1 2"
 	[rss]="1 1"
 	[speedtest1]="--memdb --nomemstat --size 1"
 	[redis-server]="--version"

@@ -87,6 +87,7 @@ benches=(
 	"sizemix-random|sizemix|random 1 @N 2000|1000|5000"
 	"fastpath-32|fastpath|32 @N|20000000|100000000"
 	"fastpath-batch|fastpath|batch @N|400000|2000000"
+	"bigbuf|bigbuf|@N 5 25|30|100"
 	"sqlite|speedtest1|--memdb --nomemstat --size @N|20|100"
 	"redis|redis-server|@N|10000|100000"
 )
