@@ -466,6 +466,54 @@ keyed:
 	slab_free_keyed(sl, p);
 }
 
+/*
+ * The per-thread stacks (fallback: no rseq) as the same inline code as
+ * the rseq path, on this thread's region, under busy (a signal handler
+ * that interrupts it finds busy set and is served by libc). The counts
+ * are stored atomically: statistics and the double-free check read them
+ * racily. NULL / 0: empty / full, or not this thread's mode.
+ */
+static __always_inline void *tcache_pop_fast(struct slab_tls *t,
+					     unsigned int slot)
+{
+	char *r = t->tcache;
+	uint32_t *cnt, n;
+	void *p = NULL;
+
+	if (unlikely(!r) || unlikely(t->busy))
+		return NULL;
+	cnt = (uint32_t *)(r + slab_fast.slot_off[slot] - 8);
+	busy_inc();
+	n = cnt[0] - 1;
+	if (likely(n < cnt[1])) { /* cnt[1]: the capacity */
+		p = ((void **)(cnt + 2))[n];
+		__atomic_store_n(cnt, n, __ATOMIC_RELAXED);
+	}
+	busy_dec();
+	return p;
+}
+
+static __always_inline int tcache_push_fast(struct slab_tls *t,
+					    unsigned int slot, void *p)
+{
+	char *r = t->tcache;
+	uint32_t *cnt, n;
+	int ok = 0;
+
+	if (unlikely(!r) || unlikely(t->busy))
+		return 0;
+	cnt = (uint32_t *)(r + slab_fast.slot_off[slot] - 8);
+	busy_inc();
+	n = cnt[0];
+	if (likely(n < cnt[1])) {
+		__atomic_store_n(&((void **)(cnt + 2))[n], p, __ATOMIC_RELAXED);
+		__atomic_store_n(cnt, n + 1, __ATOMIC_RELAXED);
+		ok = 1;
+	}
+	busy_dec();
+	return ok;
+}
+
 /* free_sized() of what slab_free_class() did not take: checked, freed. */
 void slab_free_sized_other(void *p, size_t size) __hidden;
 

@@ -131,7 +131,8 @@ void *slab_alloc_large(size_t size, size_t align)
 	return (void *)s->start;
 }
 
-void *malloc_slow(size_t size)
+/* malloc_slow() beyond this thread's stack: refills, large runs, libc. */
+static __attribute__((noinline)) void *malloc_slower(size_t size)
 {
 	void *p;
 
@@ -147,6 +148,23 @@ void *malloc_slow(size_t size)
 	slab_count_fallback();
 	LIBC_CALL(p = __real_malloc(size));
 	return p;
+}
+
+void *malloc_slow(size_t size)
+{
+	void *p;
+
+	/* No rseq: this thread's stack, inline and with no frame. */
+	if (likely(size <= KMALLOC_MAX) &&
+	    likely(__atomic_load_n(&slab_state, __ATOMIC_RELAXED) ==
+		   SLAB_STATE_READY)) {
+		p = tcache_pop_fast(&slab_tls, size_to_class(size));
+		if (p) {
+			obj_clear_key(p);
+			return p;
+		}
+	}
+	return malloc_slower(size);
 }
 
 void *slab_memalign(size_t align, size_t size)

@@ -1100,17 +1100,15 @@ out:
 	return p;
 }
 
-/* Behind a failed rseq push: @p carries the free key already. */
-void cache_free_slow(struct kmem_cache *s, void *p)
+/* cache_free_slow() beyond this thread's stack: may take locks. */
+static __attribute__((noinline)) void cache_free_locked(struct kmem_cache *s,
+							void *p)
 {
 	struct slab_tls *t = &slab_tls;
 	unsigned int slot = (unsigned int)s->slot;
 	void *buf[MAX_BATCH + 1];
 	unsigned long n;
 	char *r;
-
-	if (t->state == TS_TCACHE && !t->busy && tcache_push(t, s, p))
-		return;
 	/*
 	 * A signal handler that interrupted this thread inside the
 	 * allocator, or a fork in progress (or a degraded fork child):
@@ -1144,6 +1142,17 @@ void cache_free_slow(struct kmem_cache *s, void *p)
 	}
 	percpu_tick(t);
 	slow_exit();
+}
+
+/*
+ * Behind a failed rseq push: @p carries the free key already. No rseq:
+ * this thread's stack first, inline and with no frame.
+ */
+void cache_free_slow(struct kmem_cache *s, void *p)
+{
+	if (tcache_push_fast(&slab_tls, (unsigned int)s->slot, p))
+		return;
+	cache_free_locked(s, p);
 }
 
 /* Is @p in one of the stacks of @slot in region @r? Racy by design. */

@@ -85,7 +85,18 @@ void __wrap_free(void *p)
 static __attribute__((noinline)) void *calloc_slow(size_t n, size_t size,
 						   size_t total)
 {
-	void *p = slab_calloc(total);
+	void *p;
+
+	/* No rseq: this thread's stack (internal.h). */
+	if (total <= 1024 &&
+	    likely(__atomic_load_n(&slab_state, __ATOMIC_RELAXED) ==
+		   SLAB_STATE_READY)) {
+		p = tcache_pop_fast(&slab_tls,
+				    kmalloc_index_small[(total + 15) >> 4]);
+		if (p)
+			return memset(p, 0, total < 16 ? 16 : total);
+	}
+	p = slab_calloc(total);
 
 	if (likely(p))
 		return p;
@@ -212,6 +223,17 @@ posix_memalign_slow(void **memptr, size_t align, size_t size)
 
 	if (!power_of_two(align) || align % sizeof(void *))
 		return EINVAL;
+	/* No rseq: this thread's stack (internal.h). */
+	if (align <= SLAB_MIN_ALIGN && size <= KMALLOC_MAX &&
+	    likely(__atomic_load_n(&slab_state, __ATOMIC_RELAXED) ==
+		   SLAB_STATE_READY)) {
+		p = tcache_pop_fast(&slab_tls, size_to_class(size));
+		if (p) {
+			obj_clear_key(p);
+			*memptr = p;
+			return 0;
+		}
+	}
 	p = slab_memalign(align, size);
 	if (unlikely(!p) && !SLAB_LIBC_ALIGNED_FALLBACK) {
 		return ENOMEM; /* see aligned() */

@@ -9,6 +9,7 @@
 #                   (tools/bench/run.sh; quick is the default)
 #   make bench-build     only build build/bench/ (tools/bench/build.sh)
 #   make bench-report    rewrite report.md and plot.svg from the last run
+#   make bench-readme    put the last report's figures into README.md
 #   make bench-scaling   1..16 threads of seed, larson and prodcons into
 #                        build/bench/scaling.md (for a many-core machine)
 #
@@ -24,6 +25,11 @@ bench: all
 	$(quiet) BENCH "tools/bench/run.sh (BENCH=$(BENCH))"
 	$(Q)BENCH=$(BENCH) V=$(V) tools/bench/run.sh
 
+# The README's results part, from the last report (tools/bench/readme.sh).
+bench-readme:
+	$(quiet) README "tools/bench/readme.sh build/bench/report.md"
+	$(Q)tools/bench/readme.sh build/bench/report.md
+
 bench-build: all
 	$(quiet) BUILD "tools/bench/build.sh"
 	$(Q)V=$(V) tools/bench/build.sh
@@ -36,7 +42,7 @@ bench-scaling: all
 	$(quiet) SCALING "tools/bench/scaling.sh"
 	$(Q)V=$(V) tools/bench/scaling.sh
 
-.PHONY: bench bench-build bench-report bench-scaling
+.PHONY: bench bench-build bench-report bench-scaling bench-readme
 
 # `make lint` also checks the suite's C sources and, when shellcheck is
 # installed, its scripts.
