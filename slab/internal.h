@@ -96,6 +96,14 @@ static inline void stats_tick(void)
 		stats_publish(0);
 }
 
+/*
+ * A request no allocator can serve: more than a process's default address
+ * space (128 TiB on x86-64 and aarch64). Refused with ENOMEM here rather
+ * than handed to libc's malloc, which fails as well (and whose checkers,
+ * ASan's allocator, warn on stderr).
+ */
+#define SLAB_SIZE_IMPOSSIBLE (1UL << 47)
+
 /* ---- report.c: every message the allocator prints ---- */
 
 /* An allocator bug (corrupted metadata): message + abort(). */
@@ -484,9 +492,10 @@ static __always_inline void *tcache_pop_fast(struct slab_tls *t,
 		return NULL;
 	cnt = (uint32_t *)(r + slab_fast.slot_off[slot] - 8);
 	busy_inc();
-	n = cnt[0] - 1;
-	if (likely(n < cnt[1])) { /* cnt[1]: the capacity */
-		p = ((void **)(cnt + 2))[n];
+	/* Relaxed atomics (plain moves): a drainer may stop the region. */
+	n = __atomic_load_n(&cnt[0], __ATOMIC_RELAXED) - 1;
+	if (likely(n < __atomic_load_n(&cnt[1], __ATOMIC_RELAXED))) {
+		p = __atomic_load_n(&((void **)(cnt + 2))[n], __ATOMIC_RELAXED);
 		__atomic_store_n(cnt, n, __ATOMIC_RELAXED);
 	}
 	busy_dec();
@@ -504,8 +513,8 @@ static __always_inline int tcache_push_fast(struct slab_tls *t,
 		return 0;
 	cnt = (uint32_t *)(r + slab_fast.slot_off[slot] - 8);
 	busy_inc();
-	n = cnt[0];
-	if (likely(n < cnt[1])) {
+	n = __atomic_load_n(&cnt[0], __ATOMIC_RELAXED);
+	if (likely(n < __atomic_load_n(&cnt[1], __ATOMIC_RELAXED))) {
 		__atomic_store_n(&((void **)(cnt + 2))[n], p, __ATOMIC_RELAXED);
 		__atomic_store_n(cnt, n + 1, __ATOMIC_RELAXED);
 		ok = 1;

@@ -145,6 +145,10 @@ static __attribute__((noinline)) void *malloc_slower(size_t size)
 			 slab_usable_arena(p));
 	if (likely(p))
 		return p;
+	if (size >= SLAB_SIZE_IMPOSSIBLE) {
+		errno = ENOMEM;
+		return NULL;
+	}
 	slab_count_fallback();
 	LIBC_CALL(p = __real_malloc(size));
 	return p;

@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
@@ -67,6 +68,13 @@ static char *tcache_all;  /* every region ever made, for statistics */
 struct tcache_meta {
 	char *next_all;
 	int live;
+	/*
+	 * Held by a drainer of this region and by its owner's exit path:
+	 * while a drainer holds it, the owner's TLS (@busy) stays valid.
+	 */
+	struct slock drain;
+	uint16_t *busy; /* the owner's slab_tls.busy */
+	uint64_t sig;   /* counts at the last idle scan (regions_scan()) */
 };
 #define TCACHE_META(r) \
 	((struct tcache_meta *)((r) + REGION_SIZE - sizeof(struct tcache_meta)))
@@ -298,8 +306,10 @@ int percpu_init(void)
 		slab_warn(
 			"pthread_key_create failed: thread caches of exiting threads are not flushed");
 	choose_mode();
-	if (mode == SLAB_RSEQ_OFF)
+	if (mode == SLAB_RSEQ_OFF) {
+		membarrier_register(); /* idle per-thread caches */
 		return 0;
+	}
 	p = mmap(NULL, (size_t)nr_cpus << REGION_SHIFT, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED) {
@@ -350,13 +360,16 @@ static char *tcache_get(void)
 	slock_unlock(&tcache_lock);
 	if (r) {
 		*(char **)r = NULL;
-		__atomic_store_n(&TCACHE_META(r)->live, 1, __ATOMIC_RELAXED);
+		TCACHE_META(r)->busy = &slab_tls.busy;
+		TCACHE_META(r)->sig = 0;
+		__atomic_store_n(&TCACHE_META(r)->live, 1, __ATOMIC_RELEASE);
 		return r;
 	}
 	r = meta_alloc(REGION_SIZE);
 	if (!r)
 		return NULL;
-	__atomic_store_n(&TCACHE_META(r)->live, 1, __ATOMIC_RELAXED);
+	TCACHE_META(r)->busy = &slab_tls.busy;
+	__atomic_store_n(&TCACHE_META(r)->live, 1, __ATOMIC_RELEASE);
 	slock_lock(&tcache_lock);
 	TCACHE_META(r)->next_all = tcache_all;
 	__atomic_store_n(&tcache_all, r, __ATOMIC_RELEASE);
@@ -439,7 +452,9 @@ static int set_cap(char *r, unsigned int slot, uint32_t old, uint32_t newcap,
 				    r + slab_fast.slot_off[slot],
 				    &region_hdr(r)->stopped, old, newcap);
 	busy_inc();
-	if (*slot_cap(r, slot) == old && *slot_count(r, slot) <= newcap) {
+	/* A drainer may own it (tcache_stop()): checked after busy is set. */
+	if (!__atomic_load_n(&region_hdr(r)->stopped, __ATOMIC_SEQ_CST) &&
+	    *slot_cap(r, slot) == old && *slot_count(r, slot) <= newcap) {
 		__atomic_store_n(slot_cap(r, slot), newcap, __ATOMIC_RELAXED);
 		ok = 1;
 	}
@@ -451,15 +466,23 @@ static int set_cap(char *r, unsigned int slot, uint32_t old, uint32_t newcap,
 static unsigned long slot_take(char *r, unsigned int slot, void **buf,
 			       unsigned long n, int rseq)
 {
-	uint32_t *cnt = slot_count(r, slot);
+	uint32_t *cnt = slot_count(r, slot), c;
+	unsigned long i;
 
 	if (rseq)
 		return rseq_pop_batch(&slab_fast, slot, buf, n);
 	busy_inc();
-	if (n > *cnt)
-		n = *cnt;
-	__atomic_store_n(cnt, *cnt - (uint32_t)n, __ATOMIC_RELAXED);
-	memcpy(buf, slot_objs(r, slot) + *cnt, n * sizeof(void *));
+	/* Capacity 0: new, or a drainer owns the region (tcache_stop()). */
+	if (!__atomic_load_n(slot_cap(r, slot), __ATOMIC_SEQ_CST))
+		n = 0;
+	c = __atomic_load_n(cnt, __ATOMIC_RELAXED);
+	if (n > c)
+		n = c;
+	for (i = 0; i < n; i++)
+		buf[i] = __atomic_load_n(&slot_objs(r, slot)[c - n + i],
+					 __ATOMIC_RELAXED);
+	if (n)
+		__atomic_store_n(cnt, c - (uint32_t)n, __ATOMIC_RELAXED);
 	busy_dec();
 	return n;
 }
@@ -578,12 +601,15 @@ static unsigned long batch_of(struct kmem_cache *s, char *r)
 #define MB_PRIVATE_EXPEDITED_RSEQ          (1 << 7)
 #define MB_REGISTER_PRIVATE_EXPEDITED_RSEQ (1 << 8)
 #define MB_FLAG_CPU                        (1 << 0)
+#define MB_PRIVATE_EXPEDITED               (1 << 3)
+#define MB_REGISTER_PRIVATE_EXPEDITED      (1 << 4)
 
 struct percpu_stats percpu_stat;
 static struct slock drain_lock; /* scans and trims; before cache locks */
 static uint64_t *region_sig;    /* per region: signature at the last scan */
 static uint64_t last_scan_ms;
 static int membarrier_state; /* 0 not tried, 1 registered, -1 unavailable */
+static int membarrier_exp;   /* the same for MEMBARRIER_CMD_PRIVATE_EXPEDITED */
 
 static uint64_t coarse_ms(void)
 {
@@ -602,11 +628,18 @@ static void membarrier_register(void)
 {
 	int e = errno;
 
-	membarrier_state = syscall(SYS_membarrier,
-				   MB_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0,
-				   0) == 0 ?
-				   1 :
-				   -1;
+	if (mode == SLAB_RSEQ_CPU_ID || mode == SLAB_RSEQ_MM_CID)
+		membarrier_state = syscall(SYS_membarrier,
+					   MB_REGISTER_PRIVATE_EXPEDITED_RSEQ,
+					   0, 0) == 0 ?
+					   1 :
+					   -1;
+	membarrier_exp = syscall(SYS_membarrier, MB_REGISTER_PRIVATE_EXPEDITED,
+				 0, 0) == 0 ?
+				 1 :
+				 -1;
+	if (mode == SLAB_RSEQ_OFF)
+		membarrier_state = membarrier_exp;
 	errno = e;
 }
 
@@ -666,6 +699,26 @@ static int region_stop(char *r, unsigned int idx)
 	return 0;
 }
 
+/*
+ * Objects @objs[0..n) of a stopped region back to their slabs, read with
+ * relaxed atomics like every other access to a stack that two threads may
+ * see (the stop protocol orders them; ThreadSanitizer cannot know that).
+ */
+static void region_release(unsigned int slot, void **objs, uint32_t n)
+{
+	void *buf[MAX_BATCH];
+	uint32_t i, k;
+
+	while (n) {
+		k = n < MAX_BATCH ? n : MAX_BATCH;
+		for (i = 0; i < k; i++)
+			buf[i] = __atomic_load_n(&objs[n - k + i],
+						 __ATOMIC_RELAXED);
+		cache_release(&kmalloc_caches[slot], buf, k);
+		n -= k;
+	}
+}
+
 /* @r is stopped: give its objects back to their slabs, then restart it. */
 static unsigned long region_drain(char *r)
 {
@@ -681,7 +734,7 @@ static unsigned long region_drain(char *r)
 				 slab_fast.slot_max[i]);
 		if (!n)
 			continue;
-		cache_release(&kmalloc_caches[i], slot_objs(r, i), n);
+		region_release(i, slot_objs(r, i), n);
 		__atomic_store_n(slot_count(r, i), 0, __ATOMIC_RELAXED);
 		total += n;
 	}
@@ -706,8 +759,88 @@ static uint64_t region_signature(char *r)
 }
 
 /*
+ * Stop per-thread region @r of a live thread (drain lock held, so its
+ * owner cannot exit and its TLS stays): afterwards its owner neither
+ * pops nor pushes nor changes a capacity until region_drain() ends. The
+ * owner does each of those under busy and reads the capacity (or
+ * `stopped`) after setting busy; we set `stopped` and the capacities,
+ * then membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) orders both sides
+ * (a Dekker pair with one barrier on each): either the owner's busy is
+ * seen, and we wait for it to clear, or the owner sees our stores. A
+ * thread busy for long (a slow path waiting on a cache lock) is left
+ * alone: counts untouched, its capacities regrow.
+ */
+static int tcache_stop(char *r, struct tcache_meta *m)
+{
+	unsigned int i;
+
+	__atomic_store_n(&region_hdr(r)->stopped, 1, __ATOMIC_SEQ_CST);
+	for (i = 0; i < NR_KMALLOC; i++)
+		__atomic_store_n(slot_cap(r, i), 0, __ATOMIC_SEQ_CST);
+	if (syscall(SYS_membarrier, MB_PRIVATE_EXPEDITED, 0, 0) == 0)
+		for (i = 0; i < 1000; i++) {
+			if (!__atomic_load_n(m->busy, __ATOMIC_SEQ_CST))
+				return 1;
+			sched_yield();
+		}
+	__atomic_store_n(&region_hdr(r)->stopped, 0, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/*
+ * ThreadSanitizer cannot see the order membarrier gives: under it, other
+ * threads' caches are left to their owners (the tsan selftest mode).
+ */
+#if defined(__SANITIZE_THREAD__)
+#define SLAB_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SLAB_TSAN 1
+#endif
+#endif
+#ifndef SLAB_TSAN
+#define SLAB_TSAN 0
+#endif
+
+/* Per-thread regions of other live threads: as regions_scan(). */
+static unsigned long tcaches_scan(int all)
+{
+	unsigned long total = 0;
+	struct tcache_meta *m;
+	uint64_t sig;
+	char *r;
+
+	if (membarrier_exp <= 0 || SLAB_TSAN)
+		return 0;
+	for (r = __atomic_load_n(&tcache_all, __ATOMIC_ACQUIRE); r;
+	     r = m->next_all) {
+		m = TCACHE_META(r);
+		if (r == slab_tls.tcache ||
+		    !__atomic_load_n(&m->live, __ATOMIC_ACQUIRE))
+			continue;
+		sig = region_signature(r);
+		if (!sig || (!all && sig != m->sig)) {
+			m->sig = sig;
+			continue;
+		}
+		m->sig = 0;
+		if (!slock_trylock(&m->drain))
+			continue; /* its owner is exiting: it flushes */
+		if (__atomic_load_n(&m->live, __ATOMIC_ACQUIRE) &&
+		    tcache_stop(r, m)) {
+			total += region_drain(r);
+			__atomic_fetch_add(&percpu_stat.idle_drains, 1,
+					   __ATOMIC_RELAXED);
+		}
+		slock_unlock(&m->drain);
+	}
+	return total;
+}
+
+/*
  * Drain the regions that did not change since the last scan (@all: every
- * region). In a slow section, holding no lock. Returns objects returned.
+ * region), per-CPU and other threads' per-thread ones. In a slow
+ * section, holding no lock. Returns objects returned.
  */
 static unsigned long regions_scan(int all)
 {
@@ -716,12 +849,13 @@ static unsigned long regions_scan(int all)
 	uint64_t sig;
 	char *r;
 
-	if (!slab_fast.ncpus || mode == SLAB_RSEQ_FAKE)
-		return 0;
 	if (all)
 		slock_lock(&drain_lock);
 	else if (!slock_trylock(&drain_lock))
 		return 0;
+	total += tcaches_scan(all);
+	if (!slab_fast.ncpus || mode == SLAB_RSEQ_FAKE)
+		goto out;
 	if (!region_sig)
 		region_sig = meta_alloc(nr_cpus * sizeof(*region_sig));
 	if (!region_sig || !membarrier_ready())
@@ -739,8 +873,8 @@ static unsigned long regions_scan(int all)
 		}
 		region_sig[c] = sig;
 	}
-	__atomic_fetch_add(&percpu_stat.drained_objs, total, __ATOMIC_RELAXED);
 out:
+	__atomic_fetch_add(&percpu_stat.drained_objs, total, __ATOMIC_RELAXED);
 	slock_unlock(&drain_lock);
 	return total;
 }
@@ -754,7 +888,7 @@ static void percpu_tick(struct slab_tls *t)
 		return;
 	if (!t->ticks) /* every 256 slow calls: try refused classes again */
 		t->nogrow[0] = t->nogrow[1] = 0;
-	if (!slab_opt.cpu_idle_ms || !slab_fast.ncpus)
+	if (!slab_opt.cpu_idle_ms || (!slab_fast.ncpus && membarrier_exp <= 0))
 		return;
 	now = coarse_ms();
 	last = __atomic_load_n(&last_scan_ms, __ATOMIC_RELAXED);
@@ -769,7 +903,8 @@ void percpu_scan_idle(void)
 {
 	uint64_t now = coarse_ms();
 
-	if (!slab_opt.cpu_idle_ms || !slab_fast.ncpus ||
+	if (!slab_opt.cpu_idle_ms ||
+	    (!slab_fast.ncpus && membarrier_exp <= 0) ||
 	    now - __atomic_load_n(&last_scan_ms, __ATOMIC_RELAXED) <
 		    slab_opt.cpu_idle_ms ||
 	    slab_tls.busy || !slow_enter())
@@ -850,6 +985,7 @@ static void *tcache_refill(struct slab_tls *t, struct kmem_cache *s)
 	void **objs = slot_objs(t->tcache, slot);
 	void *buf[MAX_BATCH + 1], *p;
 	unsigned long n, i, k;
+	uint32_t c;
 
 	slot_grow(t->tcache, slot, 0);
 	if (s->nobj == 1)
@@ -861,14 +997,16 @@ static void *tcache_refill(struct slab_tls *t, struct kmem_cache *s)
 	stack_key(buf, n);
 	busy_inc();
 	/* A signal handler may have filled it meanwhile: push what fits. */
-	k = *slot_cap(t->tcache, slot) > *cnt ?
-		    *slot_cap(t->tcache, slot) - *cnt :
-		    0;
+	c = __atomic_load_n(cnt, __ATOMIC_RELAXED);
+	k = __atomic_load_n(slot_cap(t->tcache, slot), __ATOMIC_RELAXED);
+	k = k > c ? k - c : 0;
 	if (k > n)
 		k = n;
 	for (i = 0; i < k; i++) /* atomic: read racily, as above */
-		__atomic_store_n(&objs[*cnt + i], buf[i], __ATOMIC_RELAXED);
-	__atomic_store_n(cnt, *cnt + (uint32_t)k, __ATOMIC_RELAXED);
+		__atomic_store_n(&objs[c + i], buf[i], __ATOMIC_RELAXED);
+	/* k = 0 with capacity 0: a drainer may own the counts. */
+	if (k)
+		__atomic_store_n(cnt, c + (uint32_t)k, __ATOMIC_RELAXED);
 	busy_dec();
 	if (k < n)
 		cache_drain(s, buf + k, n - k);
@@ -885,10 +1023,12 @@ static void *tcache_pop(struct slab_tls *t, struct kmem_cache *s)
 	void *p = NULL;
 
 	busy_inc();
-	/* Counts are stored atomically: statistics read them racily. */
-	n = *cnt - 1;
-	if (likely(n < *slot_cap(t->tcache, slot))) {
-		p = slot_objs(t->tcache, slot)[n];
+	/* Relaxed atomics: statistics and drainers read them (see above). */
+	n = __atomic_load_n(cnt, __ATOMIC_RELAXED) - 1;
+	if (likely(n < __atomic_load_n(slot_cap(t->tcache, slot),
+				       __ATOMIC_RELAXED))) {
+		p = __atomic_load_n(&slot_objs(t->tcache, slot)[n],
+				    __ATOMIC_RELAXED);
 		__atomic_store_n(cnt, n, __ATOMIC_RELAXED);
 	}
 	busy_dec();
@@ -899,15 +1039,17 @@ static void *tcache_pop(struct slab_tls *t, struct kmem_cache *s)
 static int tcache_push(struct slab_tls *t, struct kmem_cache *s, void *p)
 {
 	unsigned int slot = (unsigned int)s->slot;
-	uint32_t *cnt = slot_count(t->tcache, slot);
+	uint32_t *cnt = slot_count(t->tcache, slot), n;
 	int ok = 0;
 
 	busy_inc();
-	if (likely(*cnt < *slot_cap(t->tcache, slot))) {
+	n = __atomic_load_n(cnt, __ATOMIC_RELAXED);
+	if (likely(n < __atomic_load_n(slot_cap(t->tcache, slot),
+				       __ATOMIC_RELAXED))) {
 		/* Atomic: slab_double_free_check() reads it racily. */
-		__atomic_store_n(&slot_objs(t->tcache, slot)[*cnt], p,
+		__atomic_store_n(&slot_objs(t->tcache, slot)[n], p,
 				 __ATOMIC_RELAXED);
-		__atomic_store_n(cnt, *cnt + 1, __ATOMIC_RELAXED);
+		__atomic_store_n(cnt, n + 1, __ATOMIC_RELAXED);
 		ok = 1;
 	}
 	busy_dec();
@@ -994,13 +1136,21 @@ static void thread_exit(void *arg)
 
 	(void)arg;
 	inside = slow_enter_wait();
+	/* Before busy: a drainer of our region waits for busy to clear. */
+	if (inside && t->tcache)
+		slock_lock(&TCACHE_META(t->tcache)->drain);
 	busy_inc();
 	if (inside) {
 		slab_large_release();
 		if (t->tcache) {
-			tcache_flush(t->tcache);
-			tcache_put(t->tcache);
+			char *r = t->tcache;
+
+			tcache_flush(r);
 			t->tcache = NULL;
+			__atomic_store_n(&TCACHE_META(r)->live, 0,
+					 __ATOMIC_RELEASE);
+			slock_unlock(&TCACHE_META(r)->drain);
+			tcache_put(r);
 		}
 	}
 	if (t->registered) {
@@ -1259,6 +1409,7 @@ unsigned long percpu_trim(void)
 	unsigned int i;
 
 	if (t->tcache) {
+		slock_lock(&TCACHE_META(t->tcache)->drain);
 		busy_inc();
 		n += tcache_flush(t->tcache);
 		for (i = 0; i < NR_KMALLOC; i++)
@@ -1266,6 +1417,7 @@ unsigned long percpu_trim(void)
 					 __ATOMIC_RELAXED);
 		region_hdr(t->tcache)->committed = 0;
 		busy_dec();
+		slock_unlock(&TCACHE_META(t->tcache)->drain);
 	}
 	return n;
 }

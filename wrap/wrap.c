@@ -100,6 +100,10 @@ static __attribute__((noinline)) void *calloc_slow(size_t n, size_t size,
 
 	if (likely(p))
 		return p;
+	if (total >= SLAB_SIZE_IMPOSSIBLE) {
+		errno = ENOMEM;
+		return NULL;
+	}
 	slab_count_fallback();
 	if (SLAB_LIBC_ALIGNED_FALLBACK) {
 		LIBC_CALL(p = __real_calloc(n, size));
@@ -160,6 +164,10 @@ void *__wrap_realloc(void *p, size_t size)
 	if (q)
 		return q;
 	q = slab_malloc(size);
+	if (!q && size >= SLAB_SIZE_IMPOSSIBLE) {
+		errno = ENOMEM; /* @p stays valid */
+		return NULL;
+	}
 	if (!q) {
 		slab_count_fallback();
 		LIBC_CALL(q = __real_malloc(size));
@@ -189,7 +197,7 @@ static void *aligned(size_t align, size_t size)
 
 	if (likely(p))
 		return p;
-	if (!SLAB_LIBC_ALIGNED_FALLBACK) {
+	if (!SLAB_LIBC_ALIGNED_FALLBACK || size >= SLAB_SIZE_IMPOSSIBLE) {
 		/* musl (glue.h): the slow paths waited out a fork already. */
 		errno = ENOMEM;
 		return NULL;
@@ -235,7 +243,8 @@ posix_memalign_slow(void **memptr, size_t align, size_t size)
 		}
 	}
 	p = slab_memalign(align, size);
-	if (unlikely(!p) && !SLAB_LIBC_ALIGNED_FALLBACK) {
+	if (unlikely(!p) &&
+	    (!SLAB_LIBC_ALIGNED_FALLBACK || size >= SLAB_SIZE_IMPOSSIBLE)) {
 		return ENOMEM; /* see aligned() */
 	} else if (unlikely(!p)) {
 		int r;

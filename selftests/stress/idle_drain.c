@@ -16,7 +16,9 @@
  *    object of the burst's sizes may stay cached. (With mm_cid the main
  *    thread may inherit a burst thread's region, so this runs in a child
  *    started with SLAB_OPTIONS=...,rseq=cpu,cpu_idle_ms=200.) With
- *    per-thread caches, the exited threads' caches must be empty at once.
+ *    per-thread caches, the exited threads' caches must be empty at once,
+ *    and those of threads that burst and then block (alive, idle) must
+ *    be drained by the scan while the main thread works.
  * 3. malloc_trim(0) must give back everything cached (where membarrier
  *    works, or with per-thread caches) and return 1.
  * 4. A race: workers on every CPU allocate, fill, check and free random
@@ -152,13 +154,90 @@ static void check_bound(const char *when, unsigned int regions)
 	      t.cached_bytes, regions, (unsigned long long)t.g.cpu_cache);
 }
 
+/* The main thread's work while others stay idle: misses, slow paths. */
+static void main_work(void)
+{
+	void *objs[300];
+	int i;
+
+	for (i = 0; i < 300; i++)
+		objs[i] = malloc(opaque(MAIN_SIZE));
+	for (i = 0; i < 300; i++)
+		free(objs[i]);
+}
+
+/* Per-thread caches: threads that burst, then block, alive. */
+static pthread_mutex_t idle_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t idle_cv = PTHREAD_COND_INITIALIZER;
+static int idle_release, idle_ready;
+
+static void *burst_and_block(void *arg)
+{
+	burst(arg);
+	pthread_mutex_lock(&idle_mu);
+	idle_ready++;
+	pthread_cond_broadcast(&idle_cv);
+	while (!idle_release)
+		pthread_cond_wait(&idle_cv, &idle_mu);
+	pthread_mutex_unlock(&idle_mu);
+	burst(arg); /* the drained cache works again */
+	return NULL;
+}
+
+static void idle_threads_phase(void)
+{
+	pthread_t th[4];
+	struct totals t;
+	int i, n = 2;
+	double end;
+
+	idle_release = idle_ready = 0;
+	for (i = 0; i < n; i++)
+		if (pthread_create(&th[i], NULL, burst_and_block,
+				   (void *)(long)cpus[i % ncpus]))
+			fail("pthread_create: %s", strerror(errno));
+	pthread_mutex_lock(&idle_mu);
+	while (idle_ready < n)
+		pthread_cond_wait(&idle_cv, &idle_mu);
+	pthread_mutex_unlock(&idle_mu);
+	get_totals(&t);
+	info("%d threads blocked after a burst: %llu KiB of the burst's sizes cached, RSS %ld KiB",
+	     n, (t.burst_bytes - base_burst) >> 10, rss_kb());
+	if (t.g.membarrier < 0) {
+		info("no membarrier here: idle threads' caches cannot be drained");
+	} else {
+		end = now_s() + 10;
+		while (now_s() < end) {
+			main_work();
+			get_totals(&t);
+			if (t.burst_bytes <= base_burst && t.g.idle_drains)
+				break;
+			usleep(2000);
+		}
+		info("after idleness: %llu KiB of the blocked threads' objects cached, %llu idle cache(s) drained (%llu objects), RSS %ld KiB",
+		     (t.burst_bytes - base_burst) >> 10,
+		     (unsigned long long)t.g.idle_drains,
+		     (unsigned long long)t.g.drained_objs, rss_kb());
+		check(t.g.idle_drains > 0,
+		      "no idle thread's cache was drained in 10 s");
+		check(t.burst_bytes <= base_burst,
+		      "blocked threads' caches still hold %llu bytes after 10 s",
+		      t.burst_bytes - base_burst);
+	}
+	pthread_mutex_lock(&idle_mu);
+	idle_release = 1;
+	pthread_cond_broadcast(&idle_cv);
+	pthread_mutex_unlock(&idle_mu);
+	for (i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	slab_validate();
+}
+
 /* Phase 2: the main thread works on its CPU; the others stay idle. */
 static void idle_phase(void)
 {
 	struct totals t;
-	void *objs[300];
 	double end;
-	int i;
 
 	get_totals(&t);
 	if (t.g.rseq_mode == SLAB_RSEQ_OFF) {
@@ -166,6 +245,7 @@ static void idle_phase(void)
 		check(t.burst_bytes <= base_burst,
 		      "per-thread caches of exited threads still hold %llu bytes",
 		      t.burst_bytes - base_burst);
+		idle_threads_phase();
 		return;
 	}
 	if (t.g.rseq_mode != SLAB_RSEQ_CPU_ID || ncpus < 2) {
@@ -180,10 +260,7 @@ static void idle_phase(void)
 	end = now_s() + 10;
 	while (now_s() < end) {
 		/* More than a stack holds: the slow paths run (and scan). */
-		for (i = 0; i < 300; i++)
-			objs[i] = malloc(opaque(MAIN_SIZE));
-		for (i = 0; i < 300; i++)
-			free(objs[i]);
+		main_work();
 		get_totals(&t);
 		if (t.burst_bytes == 0 && t.g.idle_drains)
 			break;
@@ -195,10 +272,7 @@ static void idle_phase(void)
 	/* Emptied slabs' pages go back once older than purge_ms (1 s). */
 	end = now_s() + 1.5;
 	while (now_s() < end) {
-		for (i = 0; i < 300; i++)
-			objs[i] = malloc(opaque(MAIN_SIZE));
-		for (i = 0; i < 300; i++)
-			free(objs[i]);
+		main_work();
 		usleep(2000);
 	}
 	info("1.5 s later (free pages older than purge_ms returned): RSS %ld KiB",
@@ -363,7 +437,7 @@ int main(int argc, char **argv)
 	snprintf(buf, sizeof(buf), "%s%scpu_cache=256k%s", opts ? opts : "",
 		 opts && *opts ? "," : "",
 		 opts && (strstr(opts, "rseq=off") || strstr(opts, "debug")) ?
-			 "" :
+			 ",cpu_idle_ms=200" :
 			 ",rseq=cpu,cpu_idle_ms=200");
 	fflush(stdout);
 	pid = fork();

@@ -64,6 +64,8 @@
 #if !defined(__GLIBC__) && defined(WITH_SLAB)
 /* musl does not declare pvalloc; slab provides __wrap_pvalloc. */
 void *pvalloc(size_t size);
+/* Nor malloc_trim; slab provides __wrap_malloc_trim. */
+int malloc_trim(size_t pad);
 #elif !defined(__GLIBC__)
 /* Plain musl has no pvalloc at all. */
 static inline void *pvalloc(size_t size)
@@ -535,8 +537,8 @@ static void __maybe_unused check_rseq_mode(void)
  * with its stderr captured into @out (@cap bytes, NUL-terminated, the
  * trailing newline dropped). Returns the child's wait status.
  */
-static int __maybe_unused run_captured(void (*fn)(void *), void *arg,
-				       char *out, size_t cap)
+static int __maybe_unused run_captured(void (*fn)(void *), void *arg, char *out,
+				       size_t cap)
 {
 	size_t len = 0;
 	int pfd[2], st;
