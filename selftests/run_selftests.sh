@@ -29,6 +29,10 @@
 #              and mt_random with one worker thread under 64 MiB
 #   throttled  pinned to one CPU (taskset) that a busy-looping process
 #              shares, as under a CPU quota: fork_threads and fork_stdio
+#   asan       glibc only: a program built with -fsanitize=address and
+#              linked with slab's flags (asan_user): slab must step aside
+#              with one line, and ASan must catch a heap overflow and a
+#              use after free
 #   tsan       glibc only, needs clang: the library sources and the test
 #              built together with -fsanitize=thread (-DSLAB_NO_RSEQ_ASM,
 #              SLAB_OPTIONS=rseq=off); a report fails the run (exit 66):
@@ -42,7 +46,7 @@
 #   -l LIBC    only this libc (glibc or musl); repeatable
 #   -t TEST    only this test (program name); repeatable
 #   -m MODE    only this mode (rseq, rseq=off, glibc-rseq-off, valgrind,
-#              debug, seccomp, vlimit64, vlimit32, throttled, tsan);
+#              debug, seccomp, vlimit64, vlimit32, throttled, tsan, asan);
 #              repeatable
 #   -p         plain: build against libc without slab (-DWITH_SLAB unset)
 #              to validate the tests themselves; one "plain" mode, plus
@@ -106,7 +110,7 @@ OPT_TESTS=""
 # Built, but run only in the modes that name them (see mode_tests).
 MODE_TESTS="vlimit"
 # The environment modes, after the per-CPU modes.
-ENV_MODES="valgrind debug seccomp vlimit64 vlimit32 throttled tsan"
+ENV_MODES="valgrind debug seccomp vlimit64 vlimit32 throttled tsan asan"
 
 mode_tests() {	# mode_tests MODE LIBC: the tests an environment mode runs
 	case $1 in
@@ -116,6 +120,7 @@ mode_tests() {	# mode_tests MODE LIBC: the tests an environment mode runs
 	vlimit64) echo vlimit mt_random ;;
 	vlimit32) echo vlimit ;;
 	throttled) echo fork_threads fork_stdio ;;
+	asan) [ "$2" = glibc ] && echo asan_user ;;
 	tsan) [ "$2" = glibc ] && echo mt_random cross_thread thread_exit \
 		fork_threads ;;
 	esac
@@ -172,7 +177,7 @@ for libc in glibc musl; do
 		want "$only_mode" $mode || continue
 		# Plain builds: only the modes that test the tests.
 		case $plain/$mode in
-		1/valgrind | 1/debug | 1/tsan) continue ;;
+		1/valgrind | 1/debug | 1/tsan | 1/asan) continue ;;
 		esac
 		for t in $(mode_tests $mode $libc); do
 			want "$only_test" $t && plan+=("$libc $mode $t")
@@ -340,7 +345,29 @@ for libc in glibc musl; do
 	want "$only_libc" $libc && build_libc $libc
 done
 planned seccomp && build_no_rseq
+# AddressSanitizer in the program only: slab's archive as users have it.
+build_asan() {
+	local dir=$out/glibc-asan t ldflags
+
+	mkdir -p "$dir" || exit 1
+	if ! ldflags=$("$config" --libc glibc --ldflags 2>&1); then
+		build_err[asan/asan_user]="FAIL $ldflags"
+		return
+	fi
+	for t in $(mode_tests asan glibc); do
+		want "$only_test" $t || continue
+		# shellcheck disable=SC2086,SC2046
+		set -- $CC -fsanitize=address -O1 -g -Wall -Wextra -DWITH_SLAB \
+			$("$config" --cflags) "$src/$t.c" $ldflags \
+			-o "$dir/$t" -lpthread
+		[ "${V:-0}" = 1 ] && echo "# $*"
+		"$@" >"$dir/$t.build.log" 2>&1 ||
+			build_err[asan/$t]="FAIL $(cat "$dir/$t.build.log")"
+	done
+}
+
 planned tsan && build_tsan
+planned asan && build_asan
 
 # ----------------------------------------------------------------- run --
 
@@ -392,6 +419,7 @@ mode_env() {	# the environment of a mode, for env(1)
 	tsan)
 		echo "SLAB_OPTIONS=rseq=off SLAB_SELFTEST_RSEQ=off" \
 		     "TSAN_OPTIONS=$TSAN_OPTS" ;;
+	asan) echo "-u SLAB_OPTIONS ASAN_OPTIONS=detect_leaks=0" ;;
 	*) echo "-u SLAB_OPTIONS -u SLAB_SELFTEST_RSEQ" ;;
 	esac
 }
@@ -434,6 +462,10 @@ for entry in "${plan[@]}"; do
 	tsan)
 		dir=$out/glibc-tsan
 		bkey=tsan/$t
+		;;
+	asan)
+		dir=$out/glibc-asan
+		bkey=asan/$t
 		;;
 	seccomp)
 		[ -n "${build_err[seccomp/$t]:-}" ] && bkey=seccomp/$t

@@ -180,8 +180,36 @@ static void parse_options(void)
 	}
 }
 
+/*
+ * A program built with -fsanitize=address and linked with our flags:
+ * ASan's malloc (which our __real_ calls reach) tracks every block, ours
+ * would be invisible to it. Step aside: every request goes to ASan. Not
+ * when slab itself is built with ASan (the unit tests check it so).
+ */
+#if !defined(__SANITIZE_ADDRESS__) && defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define __SANITIZE_ADDRESS__ 1
+#endif
+#endif
+#ifndef __SANITIZE_ADDRESS__
+extern void __asan_init(void) __attribute__((weak));
+static int asan_program(void)
+{
+	return &__asan_init != NULL;
+}
+#else
+static int asan_program(void)
+{
+	return 0;
+}
+#endif
+
 static int start(void)
 {
+	if (asan_program()) {
+		slab_warn("AddressSanitizer in this program: slab steps aside, ASan's allocator serves every request");
+		return -1;
+	}
 	parse_options();
 	stats_init();
 	if (kmalloc_init())
