@@ -207,7 +207,8 @@ static int asan_program(void)
 static int start(void)
 {
 	if (asan_program()) {
-		slab_warn("AddressSanitizer in this program: slab steps aside, ASan's allocator serves every request");
+		slab_warn(
+			"AddressSanitizer in this program: slab steps aside, ASan's allocator serves every request");
 		return -1;
 	}
 	parse_options();

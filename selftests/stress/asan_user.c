@@ -84,10 +84,10 @@ int main(int argc, char **argv)
 	watchdog("asan_user", 60);
 	st = run_self("start", out, sizeof(out));
 	check(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	      "start: status %#x (3: slab served a block ASan cannot see)",
-	      st);
+	      "start: status %#x (3: slab served a block ASan cannot see)", st);
 #ifdef WITH_SLAB
-	check(strstr(out, "slab: warning: AddressSanitizer in this program: slab steps aside"),
+	check(strstr(out,
+		     "slab: warning: AddressSanitizer in this program: slab steps aside"),
 	      "start: no step-aside line on stderr: %s", out);
 #endif
 	info("start: %.200s", out);
