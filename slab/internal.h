@@ -81,6 +81,8 @@ static inline int slab_ready(void)
 /* ---- stats.c: statistics, dumps, the published file ---- */
 
 extern unsigned long slab_libc_fallbacks __hidden;
+/* free() of a block of libc's (not in the arena), handed to libc. */
+extern unsigned long slab_foreign_frees __hidden;
 /* A request that libc's allocator served because we could not. */
 static inline void slab_count_fallback(void)
 {

@@ -40,6 +40,7 @@
 #define PUBLISH_MAX (NR_KMALLOC + 64)
 
 unsigned long slab_libc_fallbacks;
+unsigned long slab_foreign_frees __attribute__((aligned(64))); /* own line */
 
 static char stats_path[256]; /* "" : stderr */
 static int stats_on, stats_signo;
@@ -120,6 +121,8 @@ static void global_info(struct slab_global_info *g, int lock)
 	g->large_bytes = ph.large_bytes - ph.kept_bytes;
 	g->libc_fallbacks = __atomic_load_n(&slab_libc_fallbacks,
 					    __ATOMIC_RELAXED);
+	g->foreign_frees = __atomic_load_n(&slab_foreign_frees,
+					   __ATOMIC_RELAXED);
 	g->rseq_mode = (uint32_t)percpu_mode(&why);
 	g->nr_cpus = slab_fast.ncpus;
 	strncpy(g->rseq_why, why, sizeof(g->rseq_why) - 1);
@@ -259,7 +262,8 @@ static void print_table(struct sink *k)
 	sink_printf(k,
 		    "slabs %lluK, in use %lluK; large %llu (%lluK); "
 		    "arena reserved %lluM, used %lluK, free %lluK (dirty %lluK), "
-		    "returned %lluK, kept up to %lluK; libc fallbacks %llu\n",
+		    "returned %lluK, kept up to %lluK; libc fallbacks %llu, "
+		    "frees of libc's blocks %llu\n",
 		    (unsigned long long)(k->slab_bytes >> 10),
 		    (unsigned long long)(k->active_bytes >> 10),
 		    (unsigned long long)g.large_nr,
@@ -270,7 +274,10 @@ static void print_table(struct sink *k)
 		    (unsigned long long)(g.dirty_bytes >> 10),
 		    (unsigned long long)(g.purged_bytes >> 10),
 		    (unsigned long long)(g.dirty_limit >> 10),
-		    (unsigned long long)g.libc_fallbacks);
+		    (unsigned long long)g.libc_fallbacks,
+		    (unsigned long long)g.foreign_frees);
+	if (!g.arena_used)
+		sink_printf(k, "%s\n", SLAB_NEVER_SERVED);
 	sink_printf(k, "per-CPU layer: %s (%s), %u regions\n",
 		    g.rseq_mode == SLAB_RSEQ_CPU_ID ? "rseq, cpu_id" :
 		    g.rseq_mode == SLAB_RSEQ_MM_CID ? "rseq, mm_cid" :

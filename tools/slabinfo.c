@@ -755,8 +755,11 @@ static void show_totals(const struct snapshot *s)
 	       human(b[4], 16, g->free_bytes), human(b[5], 16, g->dirty_bytes),
 	       human(b[1], 16, g->dirty_limit),
 	       human(b[0], 16, g->purged_bytes));
-	printf("libc fallback: %llu requests served by libc's malloc\n",
-	       (unsigned long long)g->libc_fallbacks);
+	printf("libc fallback: %llu requests served by libc's malloc, %llu frees of libc's blocks\n",
+	       (unsigned long long)g->libc_fallbacks,
+	       (unsigned long long)g->foreign_frees);
+	if (!g->arena_used)
+		printf("Note         : %s\n", SLAB_NEVER_SERVED);
 	printf("Per-CPU layer: %s (%.*s), %u regions\n",
 	       rseq_mode_name(g->rseq_mode), (int)sizeof(g->rseq_why),
 	       g->rseq_why, g->nr_cpus);

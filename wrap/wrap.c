@@ -64,6 +64,7 @@ static __attribute__((noinline)) void libc_free(void *p)
 {
 	int e = errno;
 
+	__atomic_fetch_add(&slab_foreign_frees, 1, __ATOMIC_RELAXED);
 	if (unlikely(__atomic_load_n(&slab_libc_fallbacks, __ATOMIC_RELAXED)))
 		LIBC_CALL(__real_free(p));
 	else

@@ -664,6 +664,35 @@ writer_tests() {
 	fi
 }
 
+# A program linked with slab that never allocates through it (a C++
+# program's new is libc's): SLAB_STATS says so; one that mallocs does not.
+never_served_test() {	# never_served_test LIBC
+	local libc=$1 cc ldflags dir=$out/$1 e
+
+	cc=$CC
+	[ "$libc" = musl ] && cc="$MUSL_CC -static"
+	ldflags=$("$config" --libc "$libc" --ldflags 2>&1) || return
+	printf 'int main(void) { return 0; }\n' >"$dir/none.c"
+	printf '#include <stdlib.h>\nint main(void) { void *volatile p = malloc(40); free(p); return 0; }\n' \
+		>"$dir/one.c"
+	for t in none one; do
+		# shellcheck disable=SC2086
+		if ! $cc -O2 "$dir/$t.c" $ldflags -o "$dir/$t" \
+			>"$dir/$t.build.log" 2>&1; then
+			diag <"$dir/$t.build.log"
+			not_ok "$libc: never served: build $t"
+			return
+		fi
+	done
+	e="slab was linked in but served no allocation"
+	SLAB_STATS=stderr "$dir/none" >/dev/null 2>"$tmp/none.err"
+	check "$libc: SLAB_STATS of a program slab served nothing: '$e'" \
+		grep -q "$e" "$tmp/none.err"
+	SLAB_STATS=stderr "$dir/one" >/dev/null 2>"$tmp/one.err"
+	check "$libc: SLAB_STATS of a program that mallocs: no such line" \
+		test -s "$tmp/one.err" -a -z "$(grep "$e" "$tmp/one.err")"
+}
+
 # --------------------------------------------------------------- build --
 
 build_ok=()
@@ -723,6 +752,7 @@ for libc in "${build_ok[@]}"; do
 	for mode in "" rseq=off; do
 		counters_test "$libc" "$mode"
 	done
+	never_served_test "$libc"
 done
 writer_tests
 if [ ${#build_ok[@]} -gt 0 ]; then

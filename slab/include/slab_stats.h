@@ -61,6 +61,7 @@ struct slab_global_info {
 	uint64_t large_nr;        /* live allocations > 256 KiB */
 	uint64_t large_bytes;
 	uint64_t libc_fallbacks; /* requests served by libc's malloc */
+	uint64_t foreign_frees;  /* frees of libc's blocks passed to libc */
 	uint32_t rseq_mode;      /* enum slab_rseq_mode */
 	uint32_t nr_cpus;        /* per-CPU regions */
 	char rseq_why[96];
@@ -74,6 +75,12 @@ struct slab_global_info {
 				    0 not tried yet */
 	uint32_t pad;
 };
+
+/* What the statistics say when slab was linked but served nothing. */
+#define SLAB_NEVER_SERVED                                                     \
+	"slab was linked in but served no allocation: every block came from " \
+	"libc's malloc (C++'s operator new in libstdc++.so, and shared "      \
+	"libraries, allocate from libc; see Documentation/usage.md)"
 
 struct slab_stats_file {
 	uint64_t magic;
