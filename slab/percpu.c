@@ -767,8 +767,9 @@ static uint64_t region_signature(char *r)
  * then membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) orders both sides
  * (a Dekker pair with one barrier on each): either the owner's busy is
  * seen, and we wait for it to clear, or the owner sees our stores. A
- * thread busy for long (a slow path waiting on a cache lock) is left
- * alone: counts untouched, its capacities regrow.
+ * thread busy for long (a slow path waiting on a cache lock; more than
+ * 5 ms or 1000 yields) is left alone: counts untouched, its capacities
+ * regrow.
  */
 static int tcache_stop(char *r, struct tcache_meta *m)
 {
@@ -777,12 +778,22 @@ static int tcache_stop(char *r, struct tcache_meta *m)
 	__atomic_store_n(&region_hdr(r)->stopped, 1, __ATOMIC_SEQ_CST);
 	for (i = 0; i < NR_KMALLOC; i++)
 		__atomic_store_n(slot_cap(r, i), 0, __ATOMIC_SEQ_CST);
-	if (syscall(SYS_membarrier, MB_PRIVATE_EXPEDITED, 0, 0) == 0)
+	if (syscall(SYS_membarrier, MB_PRIVATE_EXPEDITED, 0, 0) == 0) {
+		struct timespec t0, t;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		/* At most 5 ms: a fork may be waiting for this slow section. */
 		for (i = 0; i < 1000; i++) {
 			if (!__atomic_load_n(m->busy, __ATOMIC_SEQ_CST))
 				return 1;
 			sched_yield();
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			if ((t.tv_sec - t0.tv_sec) * 1000000000L +
+				    (t.tv_nsec - t0.tv_nsec) >
+			    5000000L)
+				break;
 		}
+	}
 	__atomic_store_n(&region_hdr(r)->stopped, 0, __ATOMIC_RELEASE);
 	return 0;
 }
