@@ -59,12 +59,12 @@ struct slock caches_lock;
 struct kmem_cache *named_caches;
 static struct kmem_cache *dead_caches; /* destroyed, for reuse */
 
-/* Per-CPU stack capacity for objects of @size: ~64 KiB, 2..128 objects. */
+/* Largest per-CPU stack for objects of @size: ~64 KiB, 2..256 objects. */
 static unsigned int slot_capacity(size_t size)
 {
 	size_t cap = (64UL << 10) / size;
 
-	return cap < 2 ? 2 : cap > 128 ? 128 : (unsigned int)cap;
+	return cap < 2 ? 2 : cap > 256 ? 256 : (unsigned int)cap;
 }
 
 /*
@@ -109,7 +109,9 @@ static int cache_setup_geom(struct kmem_cache *s, const char *name, size_t size,
 	s->size = (uint32_t)size;
 	s->magic = UINT64_MAX / size + 1;
 	s->slot = (int16_t)slot;
-	s->batch = (uint16_t)(cap / 2 ? cap / 2 : 1);
+	/* Batches go through MAX_BATCH-sized arrays on the stack. */
+	s->batch = (uint16_t)(cap / 2 > MAX_BATCH ? MAX_BATCH :
+			      cap / 2 ? cap / 2 : 1);
 	s->flags = flags;
 	s->ctor = ctor;
 	/*

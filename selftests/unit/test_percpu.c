@@ -16,7 +16,7 @@
 
 #include "unit.h"
 
-#define MAX_BURST (3 * 128 + 7)
+#define MAX_BURST (3 * 256 + 7)
 
 static const size_t burst_sizes[] = { 16, 100, 1000, 5000, 40000, 200000 };
 #define NR_SIZES (sizeof(burst_sizes) / sizeof(burst_sizes[0]))
@@ -76,7 +76,7 @@ START_TEST(slot_layout)
 	ck_assert_uint_eq(slab_fast.slot_off[0], REGION_HDR + 8);
 	for (i = 0; i < NR_KMALLOC; i++) {
 		ck_assert_uint_ge(slab_fast.slot_max[i], 2);
-		ck_assert_uint_le(slab_fast.slot_max[i], 128);
+		ck_assert_uint_le(slab_fast.slot_max[i], 256);
 		ck_assert_uint_eq(slab_fast.slot_off[i] % 8, 0);
 		ck_assert_uint_le(slab_fast.slot_off[i] +
 					  slab_fast.slot_max[i] * 8,
@@ -390,7 +390,7 @@ START_TEST(busy_reentry)
 	unsigned int slot = size_to_class(512), i;
 	struct kmem_cache *s = &kmalloc_caches[slot];
 	unsigned long n = 3UL * slab_fast.slot_max[slot] + 1;
-	void *objs[3 * 128 + 1], *big;
+	void *objs[3 * 256 + 1], *big;
 	unsigned long ours = 0;
 
 	slock_lock(&s->lock);
