@@ -111,7 +111,8 @@ static int cache_setup_geom(struct kmem_cache *s, const char *name, size_t size,
 	s->slot = (int16_t)slot;
 	/* Batches go through MAX_BATCH-sized arrays on the stack. */
 	s->batch = (uint16_t)(cap / 2 > MAX_BATCH ? MAX_BATCH :
-			      cap / 2 ? cap / 2 : 1);
+			      cap / 2             ? cap / 2 :
+						    1);
 	s->flags = flags;
 	s->ctor = ctor;
 	/*
