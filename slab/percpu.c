@@ -360,7 +360,7 @@ static char *tcache_get(void)
 	slock_unlock(&tcache_lock);
 	if (r) {
 		*(char **)r = NULL;
-		TCACHE_META(r)->busy = &slab_tls.busy;
+		TCACHE_META(r)->busy = NULL; /* thread_setup() */
 		TCACHE_META(r)->sig = 0;
 		__atomic_store_n(&TCACHE_META(r)->live, 1, __ATOMIC_RELEASE);
 		return r;
@@ -368,7 +368,7 @@ static char *tcache_get(void)
 	r = meta_alloc(REGION_SIZE);
 	if (!r)
 		return NULL;
-	TCACHE_META(r)->busy = &slab_tls.busy;
+	TCACHE_META(r)->busy = NULL; /* thread_setup() */
 	__atomic_store_n(&TCACHE_META(r)->live, 1, __ATOMIC_RELEASE);
 	slock_lock(&tcache_lock);
 	TCACHE_META(r)->next_all = tcache_all;
@@ -773,6 +773,7 @@ static uint64_t region_signature(char *r)
  */
 static int tcache_stop(char *r, struct tcache_meta *m)
 {
+	uint16_t *busy = __atomic_load_n(&m->busy, __ATOMIC_ACQUIRE);
 	unsigned int i;
 
 	__atomic_store_n(&region_hdr(r)->stopped, 1, __ATOMIC_SEQ_CST);
@@ -784,7 +785,7 @@ static int tcache_stop(char *r, struct tcache_meta *m)
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		/* At most 5 ms: a fork may be waiting for this slow section. */
 		for (i = 0; i < 1000; i++) {
-			if (!__atomic_load_n(m->busy, __ATOMIC_SEQ_CST))
+			if (!__atomic_load_n(busy, __ATOMIC_SEQ_CST))
 				return 1;
 			sched_yield();
 			clock_gettime(CLOCK_MONOTONIC, &t);
@@ -827,7 +828,8 @@ static unsigned long tcaches_scan(int all)
 	     r = m->next_all) {
 		m = TCACHE_META(r);
 		if (r == slab_tls.tcache ||
-		    !__atomic_load_n(&m->live, __ATOMIC_ACQUIRE))
+		    !__atomic_load_n(&m->live, __ATOMIC_ACQUIRE) ||
+		    !__atomic_load_n(&m->busy, __ATOMIC_ACQUIRE))
 			continue;
 		sig = region_signature(r);
 		if (!sig || (!all && sig != m->sig)) {
@@ -838,6 +840,7 @@ static unsigned long tcaches_scan(int all)
 		if (!slock_trylock(&m->drain))
 			continue; /* its owner is exiting: it flushes */
 		if (__atomic_load_n(&m->live, __ATOMIC_ACQUIRE) &&
+		    __atomic_load_n(&m->busy, __ATOMIC_ACQUIRE) &&
 		    tcache_stop(r, m)) {
 			total += region_drain(r);
 			__atomic_fetch_add(&percpu_stat.idle_drains, 1,
@@ -1117,8 +1120,17 @@ static void thread_setup(struct slab_tls *t)
 	}
 	t->tcache = tcache_get();
 	t->state = t->tcache ? TS_TCACHE : TS_DEAD;
-	if (t->tcache)
+	if (t->tcache) {
 		hook_exit(t);
+		/*
+		 * Drainable only with the exit hook: thread_exit() clears it
+		 * under the drain lock before the TLS goes away. Without the
+		 * hook the owner's TLS may vanish under a drainer.
+		 */
+		if (t->hooked)
+			__atomic_store_n(&TCACHE_META(t->tcache)->busy,
+					 &t->busy, __ATOMIC_RELEASE);
+	}
 }
 
 int percpu_thread_hooked(void)
@@ -1158,6 +1170,8 @@ static void thread_exit(void *arg)
 
 			tcache_flush(r);
 			t->tcache = NULL;
+			__atomic_store_n(&TCACHE_META(r)->busy, NULL,
+					 __ATOMIC_RELEASE);
 			__atomic_store_n(&TCACHE_META(r)->live, 0,
 					 __ATOMIC_RELEASE);
 			slock_unlock(&TCACHE_META(r)->drain);
