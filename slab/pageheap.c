@@ -659,10 +659,17 @@ struct slab *pageheap_alloc(size_t npages, size_t align_pages, int kind)
 				free_add(coalesce(s));
 				goto fail;
 			}
-			*h = *s;
+			/*
+			 * Field by field: h may be a recycled descriptor that
+			 * pageheap_tick() still peeks at (free_ms, atomic).
+			 */
+			h->start = s->start;
 			h->npages = (uint32_t)head;
-			if (h->dirty_pages > head)
-				h->dirty_pages = (uint32_t)head;
+			h->dirty_pages = s->dirty_pages < head ?
+						 s->dirty_pages :
+						 (uint32_t)head;
+			__atomic_store_n(&h->free_ms, s->free_ms,
+					 __ATOMIC_RELAXED);
 			s->start = a;
 			s->npages -= (uint32_t)head;
 			if (s->dirty_pages > s->npages)
