@@ -211,13 +211,15 @@ void slab_deferred_drain(void)
 }
 
 /*
- * Every lock, for the child's check: init_lock, caches_lock, named caches,
- * kmalloc caches, tcache_lock, the page heap, metadata. Returns the first
- * one held, NULL if none.
+ * Every global lock, for the child's check: init_lock, caches_lock,
+ * drain_lock, tcache_lock, the page heap, metadata, named caches, kmalloc
+ * caches (not the per-thread regions' drain locks). Returns the first one
+ * held, NULL if none.
  */
 static struct slock *held_lock(void)
 {
-	struct slock *tail[] = { init_lock_of(), &caches_lock, tcache_lock_of(),
+	struct slock *tail[] = { init_lock_of(),     &caches_lock,
+				 drain_lock_of(),    tcache_lock_of(),
 				 pageheap_lock_of(), meta_lock_of() };
 	struct kmem_cache *s;
 	unsigned int i;

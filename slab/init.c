@@ -310,31 +310,33 @@ enum slab_rseq_mode slab_rseq_mode(const char **why)
 	return percpu_mode(why);
 }
 
+static void validate_one(struct kmem_cache *s, void *arg)
+{
+	(void)arg;
+	cache_validate(s);
+}
+
+static void shrink_one(struct kmem_cache *s, void *arg)
+{
+	(void)arg;
+	cache_shrink(s);
+}
+
 void slab_validate(void)
 {
-	struct kmem_cache *s;
-	unsigned int i;
-
 	if (slab_state != SLAB_STATE_READY)
 		return;
 	if (!slow_enter_alloc())
 		return;
 	pageheap_validate();
-	for (i = 0; i < NR_KMALLOC; i++)
-		cache_validate(&kmalloc_caches[i]);
-	slock_lock(&caches_lock);
-	for (s = named_caches; s; s = s->next_named)
-		cache_validate(s);
-	slock_unlock(&caches_lock);
+	caches_for_each(validate_one, NULL, 1);
 	slow_exit();
 }
 
 int slab_trim(void)
 {
 	struct pageheap_stats before, after;
-	struct kmem_cache *s;
 	unsigned long objs;
-	unsigned int i;
 
 	if (slab_state != SLAB_STATE_READY || slab_tls.busy)
 		return 0;
@@ -343,12 +345,7 @@ int slab_trim(void)
 	pageheap_get_stats(&before);
 	objs = percpu_trim();
 	slab_large_release();
-	for (i = 0; i < NR_KMALLOC; i++)
-		cache_shrink(&kmalloc_caches[i]);
-	slock_lock(&caches_lock);
-	for (s = named_caches; s; s = s->next_named)
-		cache_shrink(s);
-	slock_unlock(&caches_lock);
+	caches_for_each(shrink_one, NULL, 1);
 	pageheap_purge(1);
 	pageheap_get_stats(&after);
 	slow_exit();

@@ -254,6 +254,13 @@ void cache_release(struct kmem_cache *s, void **objs, unsigned long n) __hidden;
 void cache_trim_empty(struct kmem_cache *s) __hidden;
 /* Give empty slabs and the depot back to the page heap. */
 void cache_shrink(struct kmem_cache *s) __hidden;
+/*
+ * Call @fn for every cache: the kmalloc classes, then the named caches
+ * (under caches_lock if @lock; without it, a racy walk for dumps). Returns
+ * how many.
+ */
+unsigned int caches_for_each(void (*fn)(struct kmem_cache *, void *), void *arg,
+			     int lock) __hidden;
 void cache_validate(struct kmem_cache *s) __hidden;
 /* Is @p free in @s: 1 in the depot, 2 in its slab, 0 no (locked). */
 int cache_holds_free(struct kmem_cache *s, const void *p) __hidden;
@@ -311,6 +318,7 @@ int slab_double_free_check(struct slab *sl, void *p) __hidden;
 /* free() of @p that holds the key: check it, then free it. */
 void slab_free_keyed(struct slab *sl, void *p) __hidden;
 struct slock *tcache_lock_of(void) __hidden;
+struct slock *drain_lock_of(void) __hidden;
 /*
  * Set the calling thread up if it is new; 1 if its exit hook will run (so
  * that what it keeps goes back when it exits).
@@ -501,6 +509,20 @@ static __always_inline void *tcache_pop_fast(struct slab_tls *t,
 		__atomic_store_n(cnt, n, __ATOMIC_RELAXED);
 	}
 	busy_dec();
+	return p;
+}
+
+/* malloc() of class @slot from this thread's stack; NULL: go slow. */
+static __always_inline void *tcache_malloc(unsigned int slot)
+{
+	void *p;
+
+	if (unlikely(__atomic_load_n(&slab_state, __ATOMIC_RELAXED) !=
+		     SLAB_STATE_READY))
+		return NULL;
+	p = tcache_pop_fast(&slab_tls, slot);
+	if (p)
+		obj_clear_key(p);
 	return p;
 }
 

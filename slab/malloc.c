@@ -159,14 +159,10 @@ void *malloc_slow(size_t size)
 	void *p;
 
 	/* No rseq: this thread's stack, inline and with no frame. */
-	if (likely(size <= KMALLOC_MAX) &&
-	    likely(__atomic_load_n(&slab_state, __ATOMIC_RELAXED) ==
-		   SLAB_STATE_READY)) {
-		p = tcache_pop_fast(&slab_tls, size_to_class(size));
-		if (p) {
-			obj_clear_key(p);
+	if (likely(size <= KMALLOC_MAX)) {
+		p = tcache_malloc(size_to_class(size));
+		if (p)
 			return p;
-		}
 	}
 	return malloc_slower(size);
 }

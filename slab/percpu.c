@@ -377,9 +377,9 @@ static char *tcache_get(void)
 	return r;
 }
 
+/* Back to the pool; thread_exit() has marked it not live. */
 static void tcache_put(char *r)
 {
-	__atomic_store_n(&TCACHE_META(r)->live, 0, __ATOMIC_RELAXED);
 	slock_lock(&tcache_lock);
 	*(char **)r = tcache_pool; /* first 8 bytes are unused padding */
 	tcache_pool = r;
@@ -666,6 +666,15 @@ static int restart_sections(unsigned int idx)
 	return 0;
 }
 
+/* Every capacity of @r to 0: no pop, push or growth succeeds there. */
+static void caps_clear(char *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < NR_KMALLOC; i++)
+		__atomic_store_n(slot_cap(r, i), 0, __ATOMIC_SEQ_CST);
+}
+
 static int caps_zero(char *r)
 {
 	unsigned int i;
@@ -678,17 +687,16 @@ static int caps_zero(char *r)
 
 /*
  * Stop region @idx: afterwards no thread pops, pushes or changes a
- * capacity in it until region_start(). Returns 0 (region left to its
+ * capacity in it until region_drain() ends. Returns 0 (region left to its
  * owner, counts untouched) if the kernel would not restart its sections.
  */
 static int region_stop(char *r, unsigned int idx)
 {
-	unsigned int i, round;
+	unsigned int round;
 
 	__atomic_store_n(&region_hdr(r)->stopped, 1, __ATOMIC_SEQ_CST);
 	for (round = 0; round < 3; round++) {
-		for (i = 0; i < NR_KMALLOC; i++)
-			__atomic_store_n(slot_cap(r, i), 0, __ATOMIC_SEQ_CST);
+		caps_clear(r);
 		if (!restart_sections(idx))
 			break;
 		/* A capacity update that committed before the barrier? */
@@ -777,8 +785,7 @@ static int tcache_stop(char *r, struct tcache_meta *m)
 	unsigned int i;
 
 	__atomic_store_n(&region_hdr(r)->stopped, 1, __ATOMIC_SEQ_CST);
-	for (i = 0; i < NR_KMALLOC; i++)
-		__atomic_store_n(slot_cap(r, i), 0, __ATOMIC_SEQ_CST);
+	caps_clear(r);
 	if (syscall(SYS_membarrier, MB_PRIVATE_EXPEDITED, 0, 0) == 0) {
 		struct timespec t0, t;
 
@@ -893,38 +900,37 @@ out:
 	return total;
 }
 
-/* From a thread's slow path, in a slow section: scan now and then. */
-static void percpu_tick(struct slab_tls *t)
+/* Is an idle scan due? If so, the period is claimed for the caller. */
+static int scan_due(void)
 {
 	uint64_t now, last;
 
+	if (!slab_opt.cpu_idle_ms || (!slab_fast.ncpus && membarrier_exp <= 0))
+		return 0;
+	now = coarse_ms();
+	last = __atomic_load_n(&last_scan_ms, __ATOMIC_RELAXED);
+	return now - last >= slab_opt.cpu_idle_ms &&
+	       __atomic_compare_exchange_n(&last_scan_ms, &last, now, 0,
+					   __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
+/* From a thread's slow path, in a slow section: scan now and then. */
+static void percpu_tick(struct slab_tls *t)
+{
 	if (++t->ticks & 63)
 		return;
 	if (!t->ticks) /* every 256 slow calls: try refused classes again */
 		t->nogrow[0] = t->nogrow[1] = 0;
-	if (!slab_opt.cpu_idle_ms || (!slab_fast.ncpus && membarrier_exp <= 0))
-		return;
-	now = coarse_ms();
-	last = __atomic_load_n(&last_scan_ms, __ATOMIC_RELAXED);
-	if (now - last < slab_opt.cpu_idle_ms ||
-	    !__atomic_compare_exchange_n(&last_scan_ms, &last, now, 0,
-					 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-		return;
-	regions_scan(0);
+	if (scan_due())
+		regions_scan(0);
 }
 
 void percpu_scan_idle(void)
 {
-	uint64_t now = coarse_ms();
-
-	if (!slab_opt.cpu_idle_ms ||
-	    (!slab_fast.ncpus && membarrier_exp <= 0) ||
-	    now - __atomic_load_n(&last_scan_ms, __ATOMIC_RELAXED) <
-		    slab_opt.cpu_idle_ms ||
-	    slab_tls.busy || !slow_enter())
+	if (slab_tls.busy || !slow_enter())
 		return;
-	__atomic_store_n(&last_scan_ms, now, __ATOMIC_RELAXED);
-	regions_scan(0);
+	if (scan_due())
+		regions_scan(0);
 	slow_exit();
 }
 
@@ -1028,60 +1034,17 @@ static void *tcache_refill(struct slab_tls *t, struct kmem_cache *s)
 	return p;
 }
 
-/* Pop from this thread's stack; NULL if empty. No lock: busy only. */
-static void *tcache_pop(struct slab_tls *t, struct kmem_cache *s)
-{
-	unsigned int slot = (unsigned int)s->slot;
-	uint32_t *cnt = slot_count(t->tcache, slot);
-	uint32_t n;
-	void *p = NULL;
-
-	busy_inc();
-	/* Relaxed atomics: statistics and drainers read them (see above). */
-	n = __atomic_load_n(cnt, __ATOMIC_RELAXED) - 1;
-	if (likely(n < __atomic_load_n(slot_cap(t->tcache, slot),
-				       __ATOMIC_RELAXED))) {
-		p = __atomic_load_n(&slot_objs(t->tcache, slot)[n],
-				    __ATOMIC_RELAXED);
-		__atomic_store_n(cnt, n, __ATOMIC_RELAXED);
-	}
-	busy_dec();
-	return p;
-}
-
-/* Push on this thread's stack; 0 if full. No lock: busy only. */
-static int tcache_push(struct slab_tls *t, struct kmem_cache *s, void *p)
-{
-	unsigned int slot = (unsigned int)s->slot;
-	uint32_t *cnt = slot_count(t->tcache, slot), n;
-	int ok = 0;
-
-	busy_inc();
-	n = __atomic_load_n(cnt, __ATOMIC_RELAXED);
-	if (likely(n < __atomic_load_n(slot_cap(t->tcache, slot),
-				       __ATOMIC_RELAXED))) {
-		/* Atomic: slab_double_free_check() reads it racily. */
-		__atomic_store_n(&slot_objs(t->tcache, slot)[n], p,
-				 __ATOMIC_RELAXED);
-		__atomic_store_n(cnt, n + 1, __ATOMIC_RELAXED);
-		ok = 1;
-	}
-	busy_dec();
-	return ok;
-}
-
 /* The stack is full: drain a batch of it and push @p; in a slow section. */
 static void tcache_drain(struct slab_tls *t, struct kmem_cache *s, void *p)
 {
+	unsigned int slot = (unsigned int)s->slot;
 	void *buf[MAX_BATCH + 1];
 	unsigned long n;
 
-	if (slot_grow(t->tcache, (unsigned int)s->slot, 0) &&
-	    tcache_push(t, s, p))
+	if (slot_grow(t->tcache, slot, 0) && tcache_push_fast(t, slot, p))
 		return;
-	n = slot_take(t->tcache, (unsigned int)s->slot, buf,
-		      batch_of(s, t->tcache), 0);
-	if (!tcache_push(t, s, p))
+	n = slot_take(t->tcache, slot, buf, batch_of(s, t->tcache), 0);
+	if (!tcache_push_fast(t, slot, p))
 		buf[n++] = p;
 	if (n)
 		cache_drain(s, buf, n);
@@ -1256,7 +1219,7 @@ void *cache_alloc_slow(struct kmem_cache *s)
 	if (unlikely(t->busy))
 		return NULL;
 	if (t->state == TS_TCACHE) {
-		p = tcache_pop(t, s);
+		p = tcache_pop_fast(t, (unsigned int)s->slot);
 		if (p)
 			goto out;
 	}
@@ -1427,19 +1390,21 @@ struct slock *tcache_lock_of(void)
 	return &tcache_lock;
 }
 
+struct slock *drain_lock_of(void)
+{
+	return &drain_lock;
+}
+
 unsigned long percpu_trim(void)
 {
 	struct slab_tls *t = &slab_tls;
 	unsigned long n = regions_scan(1);
-	unsigned int i;
 
 	if (t->tcache) {
 		slock_lock(&TCACHE_META(t->tcache)->drain);
 		busy_inc();
 		n += tcache_flush(t->tcache);
-		for (i = 0; i < NR_KMALLOC; i++)
-			__atomic_store_n(slot_cap(t->tcache, i), 0,
-					 __ATOMIC_RELAXED);
+		caps_clear(t->tcache);
 		region_hdr(t->tcache)->committed = 0;
 		busy_dec();
 		slock_unlock(&TCACHE_META(t->tcache)->drain);

@@ -163,6 +163,23 @@ int kmalloc_init(void)
 	return 0;
 }
 
+unsigned int caches_for_each(void (*fn)(struct kmem_cache *, void *), void *arg,
+			     int lock)
+{
+	struct kmem_cache *s;
+	unsigned int i, n = 0;
+
+	for (i = 0; i < NR_KMALLOC; i++, n++)
+		fn(&kmalloc_caches[i], arg);
+	if (lock)
+		slock_lock(&caches_lock);
+	for (s = named_caches; s; s = s->next_named, n++)
+		fn(s, arg);
+	if (lock)
+		slock_unlock(&caches_lock);
+	return n;
+}
+
 static void slab_list_add(struct slab_list *l, struct slab *sl)
 {
 	sl->prev = NULL;

@@ -135,24 +135,6 @@ static void global_info(struct slab_global_info *g, int lock)
 	g->membarrier = percpu_membarrier();
 }
 
-/* Calls @fn for every cache: kmalloc classes, then named caches. */
-static unsigned int for_each_cache(void (*fn)(struct kmem_cache *, void *),
-				   void *arg, int lock)
-{
-	struct kmem_cache *s;
-	unsigned int i, n = 0;
-
-	for (i = 0; i < NR_KMALLOC; i++, n++)
-		fn(&kmalloc_caches[i], arg);
-	if (lock)
-		slock_lock(&caches_lock);
-	for (s = named_caches; s; s = s->next_named, n++)
-		fn(s, arg);
-	if (lock)
-		slock_unlock(&caches_lock);
-	return n;
-}
-
 struct collect {
 	struct slab_cache_info *out;
 	unsigned int max, n;
@@ -184,7 +166,7 @@ unsigned int slab_stats_get(struct slab_global_info *g,
 	}
 	/* Racy figures rather than none in a signal handler or fork child. */
 	c.lock = !slab_tls.busy && slow_enter();
-	for_each_cache(collect_one, &c, c.lock);
+	caches_for_each(collect_one, &c, c.lock);
 	if (g) {
 		global_info(g, c.lock);
 		g->slab_bytes = c.slab_bytes;
@@ -257,7 +239,7 @@ static void print_table(struct sink *k)
 	sink_printf(k, "%-18s %9s %7s %10s %8s %9s %4s %3s %4s\n", "Name",
 		    "Objects", "Objsize", "Space", "Slabs/Em", "Cached", "O/S",
 		    "Pgs", "%Ef");
-	for_each_cache(print_one, k, k->lock);
+	caches_for_each(print_one, k, k->lock);
 	global_info(&g, k->lock);
 	sink_printf(k,
 		    "slabs %lluK, in use %lluK; large %llu (%lluK); "
@@ -436,7 +418,7 @@ void stats_publish(int force)
 	__atomic_store_n(&pub->seq, pub->seq + 1, __ATOMIC_RELEASE);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	c = (struct collect){ .out = pub->caches, .max = PUBLISH_MAX };
-	for_each_cache(collect_one, &c, 1);
+	caches_for_each(collect_one, &c, 1);
 	global_info(&pub->global, 1);
 	pub->global.slab_bytes = c.slab_bytes;
 	pub->nr_caches = c.n < PUBLISH_MAX ? c.n : PUBLISH_MAX;

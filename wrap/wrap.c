@@ -89,11 +89,8 @@ static __attribute__((noinline)) void *calloc_slow(size_t n, size_t size,
 	void *p;
 
 	/* No rseq: this thread's stack (internal.h). */
-	if (total <= 1024 &&
-	    likely(__atomic_load_n(&slab_state, __ATOMIC_RELAXED) ==
-		   SLAB_STATE_READY)) {
-		p = tcache_pop_fast(&slab_tls,
-				    kmalloc_index_small[(total + 15) >> 4]);
+	if (total <= 1024) {
+		p = tcache_malloc(kmalloc_index_small[(total + 15) >> 4]);
 		if (p)
 			return memset(p, 0, total < 16 ? 16 : total);
 	}
@@ -233,12 +230,9 @@ posix_memalign_slow(void **memptr, size_t align, size_t size)
 	if (!power_of_two(align) || align % sizeof(void *))
 		return EINVAL;
 	/* No rseq: this thread's stack (internal.h). */
-	if (align <= SLAB_MIN_ALIGN && size <= KMALLOC_MAX &&
-	    likely(__atomic_load_n(&slab_state, __ATOMIC_RELAXED) ==
-		   SLAB_STATE_READY)) {
-		p = tcache_pop_fast(&slab_tls, size_to_class(size));
+	if (align <= SLAB_MIN_ALIGN && size <= KMALLOC_MAX) {
+		p = tcache_malloc(size_to_class(size));
 		if (p) {
-			obj_clear_key(p);
 			*memptr = p;
 			return 0;
 		}

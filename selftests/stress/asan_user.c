@@ -11,33 +11,17 @@
  */
 #include "stress.h"
 
+/* The child of run_captured(): this program again, with @arg. */
+static void exec_self(void *arg)
+{
+	execl("/proc/self/exe", "asan_user", (const char *)arg, (char *)NULL);
+	_exit(127);
+}
+
 /* Run this program with @arg, stderr captured into @buf. */
 static int run_self(const char *arg, char *buf, size_t size)
 {
-	int fd[2], st = 0;
-	size_t n = 0;
-	ssize_t r;
-	pid_t pid;
-
-	if (pipe(fd))
-		fail("pipe: %s", strerror(errno));
-	pid = fork();
-	if (pid < 0)
-		fail("fork: %s", strerror(errno));
-	if (!pid) {
-		dup2(fd[1], STDERR_FILENO);
-		close(fd[0]);
-		close(fd[1]);
-		execl("/proc/self/exe", "asan_user", arg, (char *)NULL);
-		_exit(127);
-	}
-	close(fd[1]);
-	while (n + 1 < size && (r = read(fd[0], buf + n, size - 1 - n)) > 0)
-		n += (size_t)r;
-	buf[n] = 0;
-	close(fd[0]);
-	waitpid(pid, &st, 0);
-	return st;
+	return run_captured(exec_self, (void *)arg, buf, size);
 }
 
 static int child(const char *what)
